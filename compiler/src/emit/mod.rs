@@ -1,0 +1,45 @@
+//! Emitters: everything `routec build` writes, computed from the checked
+//! [`Model`](crate::model::Model).
+//!
+//! Each output has its own module; this module only lists them. Emitters are
+//! pure: they return bytes, and the caller decides whether to write them
+//! (`build`) or compare them with what is on disk (`build --check`). Every
+//! emitter must be deterministic byte for byte.
+
+use crate::model::Model;
+
+/// One generated file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Path relative to the output directory, `/`-separated.
+    pub path: String,
+    pub contents: Vec<u8>,
+}
+
+/// Why an emitter could not produce its output. A checked model should
+/// always emit; this is a bug or a broken template, and says which.
+#[derive(Debug, thiserror::Error)]
+pub enum EmitError {
+    #[error("template {template}: {message}")]
+    Template { template: String, message: String },
+    #[error("{output}: {message}")]
+    Other { output: String, message: String },
+}
+
+/// Every output for `model`, sorted by path.
+pub fn emit_all(model: &Model) -> Result<Vec<Output>, EmitError> {
+    let mut outputs = Vec::new();
+    outputs.push(model_json(model)?);
+    outputs.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(outputs)
+}
+
+/// `model.json`: the normalized model, for review and tooling.
+fn model_json(model: &Model) -> Result<Output, EmitError> {
+    let mut json = serde_json::to_string_pretty(model).map_err(|e| EmitError::Other {
+        output: "model.json".into(),
+        message: e.to_string(),
+    })?;
+    json.push('\n');
+    Ok(Output { path: "model.json".into(), contents: json.into_bytes() })
+}
