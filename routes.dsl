@@ -17,12 +17,12 @@ platform dating {
 # ---------------------------------------------------------------- edge ----
 
 entrypoint web {
-  address ":80"
+  address :80
   redirect websecure
 }
 
 entrypoint websecure {
-  address ":443"
+  address :443
 }
 
 resolver letsencrypt {
