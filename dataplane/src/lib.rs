@@ -1,7 +1,34 @@
 //! `dataplane`: the Dating Platform's API gateway, as a library.
 //!
-//! Layers, outermost first: listener -> normalization -> table lookup ->
-//! middleware chain -> balancer -> upstream client. The binary in `main.rs`
-//! only parses flags and starts the server.
+//! Layers, outermost first: [`server`] (listeners, limits, TLS, graceful
+//! shutdown) -> [`proxy`] (normalization, table lookup, [`middleware`]
+//! chain, forwarding headers, retries, WebSockets) -> [`balancer`] and
+//! [`health`] (which instance) -> [`upstream`] (pooled client, DNS cache in
+//! [`resolver`]). Tables are loaded by [`table`] and published by
+//! [`reload`]. The binary in `main.rs` only parses flags, sets up logging
+//! and waits for signals.
 
+pub mod admin;
+pub mod balancer;
+pub mod body;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod errors;
+pub mod forwarding;
+pub mod health;
+mod mapping;
 pub mod metric_names;
+pub mod middleware;
+pub mod proxy;
+pub mod reload;
+pub mod resolver;
+pub mod server;
+pub mod stats;
+pub mod table;
+pub mod tls;
+pub mod upstream;
+pub mod websocket;
+
+pub use config::{Cli, Config};
+pub use server::{Server, ServerHandle, StartError};

@@ -1,0 +1,135 @@
+//! Demo backends (`--demo-backends`): an in-process stub for every instance
+//! of every service in the table, on a free loopback port, each answering
+//! any request with JSON `{service, instance, method, path, headers}` and
+//! echoing WebSocket messages, so the whole platform routes on one machine.
+//! The tests use the same stubs as real upstreams. They are not a mock of
+//! the gateway: they are real HTTP servers.
+
+use crate::body::GatewayBody;
+use crate::table::Overrides;
+use futures_util::{SinkExt, StreamExt};
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use routetable::TableSpec;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
+
+/// One running stub. Dropping it (or [`DemoBackend::stop`]) closes the
+/// listener and every open connection, like a killed container.
+#[derive(Debug)]
+pub struct DemoBackend {
+    pub service: String,
+    pub instance: String,
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Drop for DemoBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl DemoBackend {
+    /// Starts a stub on `addr` (port 0 for any free port).
+    pub async fn start(service: &str, instance: &str, addr: SocketAddr) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let identity = Arc::new((service.to_owned(), instance.to_owned()));
+        let task = tokio::spawn(async move {
+            // Owned by this task: aborting it drops every connection.
+            let mut connections = JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let identity = identity.clone();
+                connections.spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let identity = identity.clone();
+                        async move { Ok::<_, Infallible>(answer(&identity.0, &identity.1, req)) }
+                    });
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                        .await;
+                });
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        Ok(Self { service: service.to_owned(), instance: instance.to_owned(), addr, task })
+    }
+
+    /// Stops the stub now.
+    pub fn stop(self) {}
+}
+
+fn answer(service: &str, instance: &str, mut request: Request<Incoming>) -> Response<GatewayBody> {
+    if crate::websocket::is_handshake(request.headers()) {
+        if let Some(key) = request.headers().get(header::SEC_WEBSOCKET_KEY) {
+            let accept = derive_accept_key(key.as_bytes());
+            let upgrade = hyper::upgrade::on(&mut request);
+            tokio::spawn(async move {
+                let Ok(upgraded) = upgrade.await else { return };
+                let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+                while let Some(Ok(message)) = ws.next().await {
+                    if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut response = Response::new(GatewayBody::empty());
+            *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            let headers = response.headers_mut();
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            if let Ok(accept) = HeaderValue::from_str(&accept) {
+                headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+            }
+            return response;
+        }
+    }
+    let headers: BTreeMap<&str, &str> =
+        request.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("<binary>"))).collect();
+    let body = serde_json::json!({
+        "service": service,
+        "instance": instance,
+        "method": request.method().as_str(),
+        "path": request.uri().path_and_query().map_or("/", |p| p.as_str()),
+        "headers": headers,
+    });
+    let mut response = Response::new(GatewayBody::full(body.to_string()));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Stubs for every instance of every service in `spec` (one per service at
+/// least), and the overrides that point the table at them.
+pub async fn start_all(spec: &TableSpec) -> io::Result<(Vec<DemoBackend>, Overrides)> {
+    let mut backends = Vec::new();
+    let mut overrides = Overrides::new();
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
+    for service in &spec.services {
+        let mut addrs = Vec::new();
+        let names: Vec<String> = if service.instances.is_empty() {
+            vec![format!("{}-1", service.name)]
+        } else {
+            service.instances.iter().map(|(host, port)| format!("{host}:{port}")).collect()
+        };
+        for name in names {
+            let backend = DemoBackend::start(&service.name, &name, loopback).await?;
+            addrs.push(("127.0.0.1".to_owned(), backend.addr.port()));
+            backends.push(backend);
+        }
+        overrides.insert(service.name.clone(), addrs);
+    }
+    Ok((backends, overrides))
+}

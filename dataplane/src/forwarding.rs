@@ -1,0 +1,150 @@
+//! What a proxy owes the next hop: hop-by-hop headers removed,
+//! `X-Forwarded-For/-Proto/-Host` set (believing a peer's own forwarding
+//! headers only when it is a trusted proxy), and an `X-Request-Id` kept when
+//! well-formed or generated. It does not choose where the request goes.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Headers that describe one connection, never the message (RFC 9110 7.6.1).
+static HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// Removes hop-by-hop headers, including those the `Connection` header
+/// names. `Upgrade` is removed too unless `keep_upgrade` (a WebSocket
+/// handshake, where `Connection: upgrade` and `Upgrade` must reach the
+/// upstream).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .filter(|name| !(keep_upgrade && name == header::UPGRADE))
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// The client-facing facts of one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub ip: IpAddr,
+    /// Whether the client reached the gateway over TLS.
+    pub tls: bool,
+}
+
+/// Sets the `X-Forwarded-*` headers. A trusted peer's own values are kept
+/// (XFF gets the peer appended); anyone else's are replaced, so a client
+/// cannot forge its address.
+pub fn set_forwarded(headers: &mut HeaderMap, peer: Peer, host: Option<&HeaderValue>, trusted: &[IpNet]) {
+    let believed = trusted.iter().any(|net| net.contains(&peer.ip));
+    let peer_ip = peer.ip.to_string();
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) if believed && !prior.trim().is_empty() => format!("{prior}, {peer_ip}"),
+        _ => peer_ip,
+    };
+    if let Ok(value) = HeaderValue::try_from(xff) {
+        headers.insert(&X_FORWARDED_FOR, value);
+    }
+    if !(believed && headers.contains_key(&X_FORWARDED_PROTO)) {
+        let proto = if peer.tls { "https" } else { "http" };
+        headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    }
+    if !(believed && headers.contains_key(&X_FORWARDED_HOST)) {
+        match host {
+            Some(value) => headers.insert(&X_FORWARDED_HOST, value.clone()),
+            None => headers.remove(&X_FORWARDED_HOST),
+        };
+    }
+}
+
+/// The request's id: the client's `X-Request-Id` when it is 1..=128
+/// characters of `[A-Za-z0-9._:-]`, otherwise a fresh random one. The header
+/// is (re)written so the upstream sees the same id the client gets back.
+pub fn request_id(headers: &mut HeaderMap) -> HeaderValue {
+    if let Some(value) = headers.get(&X_REQUEST_ID) {
+        if well_formed_request_id(value.as_bytes()) {
+            return value.clone();
+        }
+    }
+    let fresh = new_request_id();
+    headers.insert(&X_REQUEST_ID, fresh.clone());
+    fresh
+}
+
+fn well_formed_request_id(id: &[u8]) -> bool {
+    (1..=128).contains(&id.len())
+        && id.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+fn new_request_id() -> HeaderValue {
+    let id = format!("{:032x}", fastrand::u128(..));
+    HeaderValue::try_from(id).expect("hex digits are a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(ip: &str) -> Peer {
+        Peer { ip: ip.parse().unwrap(), tls: false }
+    }
+
+    #[test]
+    fn untrusted_peer_cannot_forge_forwarded_for() {
+        let mut headers = HeaderMap::new();
+        headers.insert(&X_FORWARDED_FOR, HeaderValue::from_static("1.2.3.4"));
+        let trusted = ["172.20.0.0/16".parse().unwrap()];
+        set_forwarded(&mut headers, peer("10.0.0.9"), Some(&HeaderValue::from_static("example.com")), &trusted);
+        assert_eq!(headers[&X_FORWARDED_FOR], "10.0.0.9");
+        set_forwarded(&mut headers, peer("172.20.0.5"), Some(&HeaderValue::from_static("example.com")), &trusted);
+        assert_eq!(headers[&X_FORWARDED_FOR], "10.0.0.9, 172.20.0.5");
+        assert_eq!(headers[&X_FORWARDED_HOST], "example.com");
+        assert_eq!(headers[&X_FORWARDED_PROTO], "http");
+    }
+
+    #[test]
+    fn connection_named_headers_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret"));
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        strip_hop_by_hop(&mut headers, false);
+        assert_eq!(headers.len(), 1, "{headers:?}");
+        assert!(headers.contains_key(header::ACCEPT));
+    }
+
+    #[test]
+    fn malformed_request_ids_are_replaced() {
+        let mut headers = HeaderMap::new();
+        headers.insert(&X_REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&mut headers), "abc-123");
+        headers.insert(&X_REQUEST_ID, HeaderValue::from_static("a b"));
+        let fresh = request_id(&mut headers);
+        assert_eq!(fresh.len(), 32);
+        assert_eq!(headers[&X_REQUEST_ID], fresh);
+    }
+}

@@ -1,0 +1,102 @@
+//! Active health checks: for every instance of every service whose table
+//! entry has a health check, a task probes `GET path` at the interval (with
+//! jitter, starting at a random offset so instances are not probed in lock
+//! step), with the check's timeout, and feeds the result to the instance's
+//! shared state, which the balancer reads. 2xx and 3xx count as healthy,
+//! as in Traefik. The tasks of one table stop when the next table replaces
+//! it; the state they fed lives on in [`crate::table::Registries`].
+
+use crate::balancer::InstanceState;
+use crate::body::UpstreamBody;
+use crate::clock::jittered;
+use crate::table::LoadedTable;
+use crate::upstream::UpstreamClient;
+use http::{header, HeaderValue, Method, Request};
+use routetable::HealthCheckSpec;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// The probe tasks of one table; dropping this stops them.
+#[derive(Debug, Default)]
+pub struct HealthTasks(Vec<JoinHandle<()>>);
+
+impl Drop for HealthTasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+impl HealthTasks {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Starts probing every instance of `table` that has a health check.
+pub fn spawn(table: &LoadedTable) -> HealthTasks {
+    let mut tasks = Vec::new();
+    for service in &table.services {
+        let Some(check) = &service.health else { continue };
+        for (instance, state) in service.instances.iter().zip(&service.states) {
+            let probe = Probe {
+                service: service.name.clone(),
+                uri: format!("{}{}", instance.base_uri, check.path),
+                host: HeaderValue::from_str(&instance.host).ok(),
+                client: service.probe_client.clone(),
+                check: check.clone(),
+                state: state.clone(),
+            };
+            tasks.push(tokio::spawn(probe.run()));
+        }
+    }
+    HealthTasks(tasks)
+}
+
+struct Probe {
+    service: String,
+    uri: String,
+    host: Option<HeaderValue>,
+    client: UpstreamClient,
+    check: HealthCheckSpec,
+    state: Arc<InstanceState>,
+}
+
+impl Probe {
+    async fn run(self) {
+        let interval = Duration::from_millis(self.check.interval_ms.max(10));
+        let timeout = Duration::from_millis(self.check.timeout_ms.max(1)).min(interval);
+        tokio::time::sleep(interval.mul_f64(fastrand::f64())).await;
+        loop {
+            let ok = self.probe_once(timeout).await;
+            if let Some(up) = self.state.record_probe(ok, self.check.healthy_threshold, self.check.unhealthy_threshold) {
+                tracing::info!(service = %self.service, target = %self.uri, up, "instance health changed");
+            }
+            tokio::time::sleep(jittered(interval, 0.1)).await;
+        }
+    }
+
+    async fn probe_once(&self, timeout: Duration) -> bool {
+        let mut request = Request::new(UpstreamBody::empty());
+        *request.method_mut() = Method::GET;
+        let Ok(uri) = self.uri.parse() else { return false };
+        *request.uri_mut() = uri;
+        if let Some(host) = &self.host {
+            request.headers_mut().insert(header::HOST, host.clone());
+        }
+        request.headers_mut().insert(header::USER_AGENT, HeaderValue::from_static("dataplane-health"));
+        match tokio::time::timeout(timeout, self.client.http.request(request)).await {
+            Ok(Ok(response)) => {
+                let status = response.status();
+                status.is_success() || status.is_redirection()
+            }
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Listeners and the server's lifetime: binds the plain, TLS and admin
+//! listeners, applies the connection-level limits (maximum concurrent
+//! connections, header read timeout against slow-loris, maximum header
+//! size), serves HTTP/1.1 and h2 with hyper's auto builder, starts the table
+//! watcher, the certificate watcher, SIGHUP reloads and demo backends, and
+//! shuts down gracefully: stop accepting, let in-flight requests finish up
+//! to the drain timeout, return. What a request does is [`crate::proxy`]'s.
+
+use crate::admin::serve_admin;
+use crate::config::Config;
+use crate::demo::{self, DemoBackend};
+use crate::forwarding::Peer;
+use crate::mapping::TableBytes;
+use crate::proxy::Gateway;
+use crate::reload::{DirWatcher, TableStore};
+use crate::resolver::DnsCache;
+use crate::stats::{ConnectionGuard, Stats};
+use crate::table::{LoadError, Overrides, Registries};
+use crate::tls::{self, ReloadingCert, TlsError};
+use crate::upstream::Clients;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("loading the route table: {0}")]
+    Table(#[from] LoadError),
+    #[error("binding {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("watching files: {0}")]
+    Watch(#[from] notify::Error),
+    #[error("starting demo backends: {0}")]
+    Demo(std::io::Error),
+}
+
+/// The gateway, started.
+pub struct Server;
+
+/// A running gateway: its addresses, its table store, and how to stop it.
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
+    store: Arc<TableStore>,
+    shutdown: watch::Sender<bool>,
+    listeners: Vec<JoinHandle<()>>,
+    background: Vec<JoinHandle<()>>,
+    _watchers: Vec<DirWatcher>,
+    demo_backends: Vec<DemoBackend>,
+}
+
+impl ServerHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    pub fn store(&self) -> &Arc<TableStore> {
+        &self.store
+    }
+
+    pub fn demo_backends(&self) -> &[DemoBackend] {
+        &self.demo_backends
+    }
+
+    /// Stops accepting, waits for in-flight requests up to the drain
+    /// timeout, and stops every background task.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for listener in self.listeners.drain(..) {
+            let _ = listener.await;
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for task in self.background.iter().chain(&self.listeners) {
+            task.abort();
+        }
+    }
+}
+
+/// Open client connections, bounded by the table's `max_connections`.
+struct ConnectionSlots {
+    stats: Arc<Stats>,
+    freed: Notify,
+}
+
+impl ConnectionSlots {
+    /// Waits until a connection may be accepted.
+    async fn wait(&self, store: &TableStore) {
+        loop {
+            let freed = self.freed.notified();
+            let max = store.current().limits.max_connections as i64;
+            if self.stats.active_connections.load(Ordering::Relaxed) < max {
+                return;
+            }
+            freed.await;
+        }
+    }
+}
+
+struct Slot(Arc<ConnectionSlots>, #[allow(dead_code)] ConnectionGuard);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.freed.notify_one();
+    }
+}
+
+impl Server {
+    /// Loads the table, binds every listener and starts serving.
+    pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
+        let dns = DnsCache::new(Duration::from_secs(300));
+        let mut background = vec![tokio::spawn(dns.clone().refresh_loop())];
+        let mut overrides: Overrides = config.upstreams.clone();
+        let mut demo_backends = Vec::new();
+        if config.demo_backends {
+            let (backends, demo_overrides) = start_demo_backends(&config).await?;
+            demo_backends = backends;
+            for (service, instances) in demo_overrides {
+                overrides.entry(service).or_insert(instances);
+            }
+        }
+        let stats = Arc::new(Stats::default());
+        let registries = Registries::new(Clients::new(dns), overrides, config.passive);
+        let store = TableStore::open(&config.table, registries, stats.clone())?;
+        tracing::info!(table = %config.table.display(), generation = store.current().generation, "route table loaded");
+
+        let reload_store = store.clone();
+        let mut watchers = vec![DirWatcher::spawn(std::slice::from_ref(&config.table), config.reload_debounce, move || {
+            let _ = reload_store.reload(false);
+        })?];
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let gateway = Arc::new(Gateway { store: store.clone(), stats: stats.clone() });
+        let slots = Arc::new(ConnectionSlots { stats: stats.clone(), freed: Notify::new() });
+
+        let listener = bind(config.listen).await?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let mut listeners = vec![tokio::spawn(accept_loop(
+            listener,
+            gateway.clone(),
+            None,
+            slots.clone(),
+            shutdown_rx.clone(),
+            config.drain_timeout,
+        ))];
+
+        let mut tls_addr = None;
+        let mut certs = None;
+        if let Some(tls_listen) = &config.tls {
+            let cert = ReloadingCert::load(&tls_listen.cert, &tls_listen.key)?;
+            let acceptor = TlsAcceptor::from(tls::server_config(cert.clone())?);
+            let listener = bind(tls_listen.addr).await?;
+            tls_addr = Some(listener.local_addr().map_err(|source| StartError::Bind { addr: tls_listen.addr, source })?);
+            listeners.push(tokio::spawn(accept_loop(
+                listener,
+                gateway.clone(),
+                Some(acceptor),
+                slots.clone(),
+                shutdown_rx.clone(),
+                config.drain_timeout,
+            )));
+            let reloading = cert.clone();
+            watchers.push(DirWatcher::spawn(&[tls_listen.cert.clone(), tls_listen.key.clone()], config.reload_debounce, move || {
+                reload_cert(&reloading)
+            })?);
+            certs = Some(cert);
+        }
+
+        let admin = bind(config.admin_listen).await?;
+        let admin_addr = admin.local_addr().map_err(|source| StartError::Bind { addr: config.admin_listen, source })?;
+        listeners.push(tokio::spawn(admin_loop(admin, store.clone(), shutdown_rx.clone())));
+        background.push(tokio::spawn(sighup_loop(store.clone(), certs)));
+
+        tracing::info!(%local_addr, %admin_addr, ?tls_addr, "dataplane listening");
+        Ok(ServerHandle {
+            local_addr,
+            admin_addr,
+            tls_addr,
+            store,
+            shutdown,
+            listeners,
+            background,
+            _watchers: watchers,
+            demo_backends,
+        })
+    }
+}
+
+async fn start_demo_backends(config: &Config) -> Result<(Vec<DemoBackend>, Overrides), StartError> {
+    let bytes = TableBytes::map(&config.table)
+        .map_err(|source| StartError::Table(LoadError::Read { path: config.table.clone(), source }))?;
+    let spec = routetable::Table::from_bytes(&bytes).map_err(|e| StartError::Table(e.into()))?.to_spec();
+    let (backends, overrides) = demo::start_all(&spec).await.map_err(StartError::Demo)?;
+    for backend in &backends {
+        tracing::info!(service = %backend.service, instance = %backend.instance, addr = %backend.addr, "demo backend");
+    }
+    Ok((backends, overrides))
+}
+
+fn reload_cert(cert: &ReloadingCert) {
+    match cert.reload() {
+        Ok(()) => tracing::info!(cert = %cert.cert_path.display(), "TLS certificate reloaded"),
+        Err(e) => tracing::error!(error = %e, "refused the new TLS certificate; the previous one keeps serving"),
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+}
+
+#[cfg(unix)]
+async fn sighup_loop(store: Arc<TableStore>, certs: Option<Arc<ReloadingCert>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else { return };
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading");
+        let _ = store.reload(true);
+        if let Some(cert) = &certs {
+            reload_cert(cert);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn sighup_loop(_store: Arc<TableStore>, _certs: Option<Arc<ReloadingCert>>) {}
+
+/// Accepts client connections until shutdown, then drains.
+async fn accept_loop(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    tls: Option<TlsAcceptor>,
+    slots: Arc<ConnectionSlots>,
+    mut shutdown: watch::Receiver<bool>,
+    drain_timeout: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            accepted = async {
+                slots.wait(&gateway.store).await;
+                listener.accept().await
+            } => accepted,
+        };
+        let (stream, peer_addr) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let slot = Slot(slots.clone(), ConnectionGuard::new(gateway.stats.clone()));
+        let limits = gateway.store.current().limits.clone();
+        let peer = Peer { ip: peer_addr.ip(), tls: tls.is_some() };
+        let builder = connection_builder(&limits);
+        let gateway = gateway.clone();
+        let service = service_fn(move |request| {
+            let gateway = gateway.clone();
+            async move { Ok::<_, Infallible>(gateway.handle(peer, request).await) }
+        });
+        match &tls {
+            None => {
+                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                spawn_connection(graceful.watch(connection), slot);
+            }
+            Some(acceptor) => {
+                // The handshake counts against the header timeout too.
+                let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream));
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let Ok(Ok(stream)) = handshake.await else { return };
+                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                    serve(watcher.watch(connection), slot).await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(drain_timeout) => tracing::warn!(?drain_timeout, "drain timeout: closing remaining connections"),
+    }
+}
+
+fn connection_builder(limits: &crate::table::Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        // hyper answers 431 when the head outgrows the buffer; it needs 8 KiB at least.
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+fn spawn_connection<F>(connection: F, slot: Slot)
+where
+    F: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + Send + 'static,
+{
+    tokio::spawn(serve(connection, slot));
+}
+
+async fn serve<F>(connection: F, slot: Slot)
+where
+    F: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>,
+{
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "client connection ended with an error");
+    }
+    drop(slot);
+}
+
+/// The admin listener: HTTP/1.1, a handful of endpoints.
+async fn admin_loop(listener: TcpListener, store: Arc<TableStore>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+        };
+        let store = store.clone();
+        tokio::spawn(serve_admin_connection(stream, store));
+    }
+}
+
+async fn serve_admin_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S, store: Arc<TableStore>) {
+    let service = service_fn(move |request| {
+        let response = serve_admin(&store, &request);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+}

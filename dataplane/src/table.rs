@@ -1,0 +1,325 @@
+//! A loaded route table: the mapped file, validated by the shared reader and
+//! kept mapped for in-place lookups, plus everything prepared from it once
+//! at load time (services with their clients, balancers and instance state,
+//! routes with their middleware chains, gateway limits). Requests only read
+//! a [`LoadedTable`]; publishing and reloading it is [`crate::reload`]'s job.
+//!
+//! State that belongs to a name survives a reload through [`Registries`]:
+//! an instance keeps its health while its service, address and health
+//! settings are unchanged; a middleware keeps its state while its name and
+//! settings are unchanged; upstream clients (and their warm pools) are
+//! shared while their settings are unchanged.
+
+use crate::balancer::{Balancer, InstanceState, PassivePolicy, Policy};
+use crate::mapping::TableBytes;
+use crate::middleware::{self, MiddlewareState, PreparedChain};
+use crate::tls::{TlsError, UpstreamTlsSettings};
+use crate::upstream::{Clients, PoolSettings, UpstreamClient};
+use ipnet::IpNet;
+use routetable::{Balance, HealthCheckSpec, TableSpec};
+use routetable::{Table, TableError, TableView};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+self_cell::self_cell!(
+    /// The table's bytes and the validated view that borrows them.
+    struct MappedView {
+        owner: TableBytes,
+        #[covariant]
+        dependent: TableView,
+    }
+);
+
+/// Why a table was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid table: {0}")]
+    Invalid(#[from] TableError),
+    #[error("service {service}: upstream TLS: {source}")]
+    UpstreamTls { service: String, source: TlsError },
+    #[error(transparent)]
+    Middleware(#[from] middleware::BuildError),
+    #[error("trusted proxy {0:?} is not a CIDR")]
+    TrustedProxy(String),
+}
+
+/// Instance replacements by service name (`--upstream`, demo backends).
+pub type Overrides = BTreeMap<String, Vec<(String, u16)>>;
+
+type InstanceEntry = (Option<HealthCheckSpec>, Arc<InstanceState>);
+
+/// What outlives a single table.
+pub struct Registries {
+    pub clients: Clients,
+    /// `service\0host:port` -> the health settings the state was made
+    /// under, and the state.
+    instances: Mutex<HashMap<String, InstanceEntry>>,
+    pub middleware: MiddlewareState,
+    pub overrides: Overrides,
+    pub passive: PassivePolicy,
+}
+
+impl Registries {
+    pub fn new(clients: Clients, overrides: Overrides, passive: PassivePolicy) -> Self {
+        Self {
+            clients,
+            instances: Mutex::new(HashMap::new()),
+            middleware: MiddlewareState::default(),
+            overrides,
+            passive,
+        }
+    }
+}
+
+/// One instance of a service.
+#[derive(Debug)]
+pub struct Instance {
+    pub host: String,
+    pub port: u16,
+    /// `scheme://host:port`, the start of every upstream URI.
+    pub base_uri: String,
+}
+
+/// A service as the proxy uses it.
+pub struct Service {
+    pub name: String,
+    pub instances: Vec<Instance>,
+    /// Parallel to `instances`.
+    pub states: Vec<Arc<InstanceState>>,
+    pub balancer: Balancer,
+    pub client: UpstreamClient,
+    pub probe_client: UpstreamClient,
+    pub health: Option<HealthCheckSpec>,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub websocket_idle: Duration,
+}
+
+/// A gateway route as the proxy uses it.
+#[derive(Debug)]
+pub struct Route {
+    pub name: String,
+    pub service: usize,
+    pub chain: PreparedChain,
+    pub websocket: bool,
+}
+
+/// Gateway-wide limits, with defaults for zeros.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_header_bytes: usize,
+    pub max_body_bytes: u64,
+    pub header_timeout: Duration,
+    pub dns_ttl: Duration,
+    pub pool: PoolSettings,
+}
+
+/// A validated, prepared table.
+pub struct LoadedTable {
+    view: MappedView,
+    pub generation: u64,
+    /// Lower-case hex.
+    pub source_sha256: String,
+    pub services: Vec<Service>,
+    pub routes: Vec<Route>,
+    pub limits: Limits,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+fn or_default(value: u64, default: u64) -> u64 {
+    if value == 0 {
+        default
+    } else {
+        value
+    }
+}
+
+impl LoadedTable {
+    /// Maps and prepares the table at `path`.
+    pub fn load(path: &Path, registries: &Registries) -> Result<Self, LoadError> {
+        let bytes = TableBytes::map(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        Self::from_bytes(bytes, registries)
+    }
+
+    /// Validates and prepares `bytes`.
+    pub fn from_bytes(bytes: TableBytes, registries: &Registries) -> Result<Self, LoadError> {
+        let view = MappedView::try_new(bytes, |b| Table::from_bytes(b))?;
+        let spec = view.borrow_dependent().to_spec();
+        Self::prepare(view, spec, registries)
+    }
+
+    /// The bytes the table was loaded from.
+    pub fn bytes(&self) -> &[u8] {
+        self.view.borrow_owner()
+    }
+
+    fn prepare(view: MappedView, spec: TableSpec, registries: &Registries) -> Result<Self, LoadError> {
+        let g = &spec.gateway;
+        let limits = Limits {
+            max_connections: or_default(u64::from(g.max_connections), 10_000) as usize,
+            max_header_bytes: or_default(g.max_header_bytes, 16 * 1024) as usize,
+            max_body_bytes: or_default(g.max_body_bytes, 10 * 1024 * 1024),
+            header_timeout: Duration::from_millis(or_default(g.header_timeout_ms, 10_000)),
+            dns_ttl: Duration::from_millis(or_default(g.dns_ttl_ms, 300_000)),
+            pool: PoolSettings {
+                max_total: or_default(u64::from(g.pool.max_total), 100) as u32,
+                max_per_host: or_default(u64::from(g.pool.max_per_host), 20) as u32,
+                idle_timeout_ms: or_default(g.pool.idle_timeout_ms, 90_000),
+            },
+        };
+        let trusted_proxies = g
+            .trusted_proxies
+            .iter()
+            .map(|cidr| parse_cidr(cidr).ok_or_else(|| LoadError::TrustedProxy(cidr.clone())))
+            .collect::<Result<_, _>>()?;
+
+        let mut instance_registry = registries.instances.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept_instances = HashMap::new();
+        let mut services = Vec::with_capacity(spec.services.len());
+        for s in &spec.services {
+            let connect_timeout = Duration::from_millis(or_default(s.timeouts.connect_ms, 5_000));
+            let tls = s.upstream_tls.as_ref().map(|t| UpstreamTlsSettings {
+                ca_file: t.ca_file.clone().into(),
+                cert_file: t.cert_file.clone().map(Into::into),
+                key_file: t.key_file.clone().map(Into::into),
+                server_name: t.server_name.clone(),
+            });
+            let tls_error = |source| LoadError::UpstreamTls { service: s.name.clone(), source };
+            let client = registries.clients.for_traffic(limits.pool, connect_timeout, tls.as_ref()).map_err(tls_error)?;
+            let probe_client =
+                registries.clients.for_probes(limits.pool, connect_timeout, tls.as_ref()).map_err(tls_error)?;
+            let addresses = registries.overrides.get(&s.name).unwrap_or(&s.instances);
+            let mut instances = Vec::with_capacity(addresses.len());
+            let mut states = Vec::with_capacity(addresses.len());
+            for (host, port) in addresses {
+                let key = format!("{}\0{host}:{port}", s.name);
+                let state = match instance_registry.remove(&key) {
+                    Some((health, state)) if health == s.health => state,
+                    _ => Arc::new(InstanceState::default()),
+                };
+                kept_instances.insert(key, (s.health.clone(), state.clone()));
+                let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+                instances.push(Instance { host: host.clone(), port: *port, base_uri: format!("{}://{authority}", client.scheme) });
+                states.push(state);
+            }
+            services.push(Service {
+                name: s.name.clone(),
+                instances,
+                states,
+                balancer: Balancer::new(match s.balance {
+                    Balance::RoundRobin => Policy::RoundRobin,
+                    Balance::LeastRequests => Policy::LeastRequests,
+                    Balance::Random => Policy::Random,
+                }),
+                client,
+                probe_client,
+                health: s.health.clone(),
+                connect_timeout,
+                response_timeout: Duration::from_millis(or_default(s.timeouts.response_ms, 30_000)),
+                websocket_idle: Duration::from_millis(or_default(s.timeouts.websocket_idle_ms, 300_000)),
+            });
+        }
+        // Instances no longer in the table lose their state.
+        *instance_registry = kept_instances;
+        drop(instance_registry);
+
+        let mut prepared = Vec::with_capacity(spec.middlewares.len());
+        for mw in &spec.middlewares {
+            let built = middleware::build(mw, &registries.middleware)?;
+            if built.is_none() {
+                tracing::warn!(
+                    middleware = %mw.name,
+                    kind = mw.config.kind().keyword(),
+                    "middleware kind not implemented in this build; requests pass through it unchecked"
+                );
+            }
+            prepared.push(built);
+        }
+        let names: Vec<&str> = spec.middlewares.iter().map(|m| m.name.as_str()).collect();
+        registries.middleware.retain(&names);
+        let chains: Vec<PreparedChain> = spec
+            .chains
+            .iter()
+            .map(|c| {
+                PreparedChain::new(c.middlewares.iter().filter_map(|&i| prepared.get(i as usize).cloned().flatten()).collect())
+            })
+            .collect();
+        let routes = spec
+            .routes
+            .iter()
+            .map(|r| Route {
+                name: r.name.clone(),
+                service: r.service as usize,
+                chain: r.chain.and_then(|c| chains.get(c as usize).cloned()).unwrap_or_default(),
+                websocket: r.websocket,
+            })
+            .collect();
+        Ok(Self {
+            view,
+            generation: spec.generation,
+            source_sha256: spec.source_sha256.iter().map(|b| format!("{b:02x}")).collect(),
+            services,
+            routes,
+            limits,
+            trusted_proxies,
+        })
+    }
+
+    /// The route for a request, with its service. `path` must be normalized.
+    pub fn route(&self, host: &str, method: &str, path: &str) -> Option<(&Route, &Service)> {
+        let found = self.view.borrow_dependent().lookup(host, method, path)?;
+        let route = self.routes.get(found.index)?;
+        Some((route, self.services.get(route.service)?))
+    }
+
+    /// Every distinct upstream host name, for the DNS cache.
+    pub fn hosts(&self) -> impl Iterator<Item = String> + '_ {
+        self.services.iter().flat_map(|s| s.instances.iter().map(|i| i.host.clone()))
+    }
+
+    /// Each service's instances and their health, for `/health`.
+    pub fn health(&self) -> Vec<ServiceHealth> {
+        self.services
+            .iter()
+            .map(|s| ServiceHealth {
+                service: s.name.clone(),
+                instances: s
+                    .instances
+                    .iter()
+                    .zip(&s.states)
+                    .map(|(i, state)| InstanceReport { instance: format!("{}:{}", i.host, i.port), health: state.health() })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// One service's health, for `/health` and tests.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServiceHealth {
+    pub service: String,
+    pub instances: Vec<InstanceReport>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InstanceReport {
+    pub instance: String,
+    #[serde(flatten)]
+    pub health: crate::balancer::InstanceHealth,
+}
+
+impl ServiceHealth {
+    /// Whether any instance can take traffic.
+    pub fn available(&self) -> bool {
+        self.instances.iter().any(|i| i.health.up && !i.health.ejected)
+    }
+}
+
+fn parse_cidr(s: &str) -> Option<IpNet> {
+    s.parse::<IpNet>().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+}
