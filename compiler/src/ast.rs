@@ -528,7 +528,7 @@ impl Lower<'_> {
         let (address, port) = match address {
             Some(a) => (S::new(a.value.0.clone(), a.span), a.value.1),
             None => {
-                self.push(missing_key(block, "address", "address :443"));
+                self.missing(block, "address", "address :443");
                 (S::default(), 0)
             }
         };
@@ -766,8 +766,8 @@ impl Lower<'_> {
                     .help("`replicas N` names the instances HOSTNAME-1..N; `instances [...]` lists them"),
             );
         }
-        if decl.port.is_none() && decl.instances.is_none() {
-            self.push(missing_key(block, "port", "port 8080"));
+        if decl.port.is_none() && decl.instances.is_none() && decl.replicas.is_none() {
+            self.missing(block, "port", "port 8080");
         }
         decl
     }
@@ -879,10 +879,10 @@ impl Lower<'_> {
                 Diagnostic::error("prefix-and-path", path.span, "an edge route matches a `prefix` or an exact `path`, not both")
                     .label("second match"),
             ),
-            (None, None) => self.push(missing_key(block, "prefix", "prefix \"/v1\"` or `path \"/health\"")),
+            (None, None) => self.missing(block, "prefix", "prefix \"/v1\"` or `path \"/health\""),
             _ => {}
         }
-        if decl.priority.is_none() {
+        if decl.priority.is_none() && !block.statements().any(|st| st.key.text == "priority" || crate::diagnostic::suggest(&st.key.text, ["priority"]).is_some()) {
             self.push(
                 Diagnostic::error("missing-priority", decl.name.span, format!("edge route `{}` has no explicit priority", decl.name.value))
                     .label("priority missing")
@@ -890,7 +890,7 @@ impl Lower<'_> {
             );
         }
         if decl.target.is_none() {
-            self.push(missing_key(block, "to", "to gateway` or `to service NAME"));
+            self.missing(block, "to", "to gateway` or `to service NAME");
         }
         decl
     }
@@ -920,7 +920,7 @@ impl Lower<'_> {
                 self.simple_block(block, &["prefixes"], |cx, st| prefixes = Some(cx.list(st, Self::path_value)));
                 let prefixes = prefixes.unwrap_or_default();
                 if prefixes.is_empty() {
-                    self.push(missing_key(block, "prefixes", "prefixes [\"/api\"]"));
+                    self.missing(block, "prefixes", "prefixes [\"/api\"]");
                 }
                 MiddlewareDeclConfig::StripPrefix { prefixes }
             }
@@ -935,7 +935,7 @@ impl Lower<'_> {
                 let mut users = Vec::new();
                 self.simple_block(block, &["users"], |cx, st| users = cx.list(st, Self::htpasswd_value));
                 if users.is_empty() {
-                    self.push(missing_key(block, "users", "users [\"admin:$apr1$...\"]"));
+                    self.missing(block, "users", "users [\"admin:$apr1$...\"]");
                 }
                 MiddlewareDeclConfig::BasicAuth { users }
             }
@@ -1079,7 +1079,7 @@ impl Lower<'_> {
             }
         }
         if decl.origins.is_empty() {
-            self.push(missing_key(block, "origins", "origins [\"https://example.com\"]"));
+            self.missing(block, "origins", "origins [\"https://example.com\"]");
         }
         decl
     }
@@ -1152,10 +1152,10 @@ impl Lower<'_> {
             }
         }
         if decl.algorithms.is_empty() {
-            self.push(missing_key(block, "algorithms", "algorithms [HS256]"));
+            self.missing(block, "algorithms", "algorithms [HS256]");
         }
         if decl.key.is_none() {
-            self.push(missing_key(block, "key", "key env JWT_SECRET"));
+            self.missing(block, "key", "key env JWT_SECRET");
         }
         decl
     }
@@ -1196,10 +1196,10 @@ impl Lower<'_> {
             _ => decl.burst = cx.count(st).map(|c| S::new(u64::from(c.value), c.span)),
         });
         if decl.key.is_none() {
-            self.push(missing_key(block, "key", "key client_ip` or `key user"));
+            self.missing(block, "key", "key client_ip` or `key user");
         }
         if decl.average.is_none() {
-            self.push(missing_key(block, "average", "average 100/s"));
+            self.missing(block, "average", "average 100/s");
         }
         decl
     }
@@ -1222,7 +1222,7 @@ impl Lower<'_> {
             }
         }
         if decl.ttl_ms.is_none() {
-            self.push(missing_key(block, "ttl", "ttl 5m"));
+            self.missing(block, "ttl", "ttl 5m");
         }
         decl
     }
@@ -1247,7 +1247,7 @@ impl Lower<'_> {
             }
         }
         if decl.primary_env.is_none() {
-            self.push(missing_key(block, "primary", "primary env DATABASE_URL"));
+            self.missing(block, "primary", "primary env DATABASE_URL");
         }
         decl
     }
@@ -1320,7 +1320,7 @@ impl Lower<'_> {
             }
         }
         if decl.for_ms.is_none() {
-            self.push(missing_key(block, "for", "for 5m"));
+            self.missing(block, "for", "for 5m");
         }
         decl
     }
@@ -1369,7 +1369,7 @@ impl Lower<'_> {
 
     fn required<T: Default>(&mut self, value: Option<S<T>>, block: &Block, key: &str, example: &str) -> S<T> {
         value.unwrap_or_else(|| {
-            self.push(missing_key(block, key, example));
+            self.missing(block, key, example);
             S::new(T::default(), block.head_span())
         })
     }
@@ -1796,6 +1796,24 @@ impl Lower<'_> {
 fn split_quantity(raw: &str) -> (f64, &str) {
     let split = raw.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(raw.len());
     (raw[..split].parse().unwrap_or(0.0), &raw[split..])
+}
+
+impl Lower<'_> {
+    /// Report that `block` lacks `key`, unless the key is there with a bad
+    /// value or misspelled (both already reported): one mistake, one error.
+    fn missing(&mut self, block: &Block, key: &str, example: &str) {
+        let written = block.body.iter().any(|n| {
+            let k = match n {
+                Node::Statement(st) => &st.key.text,
+                Node::Block(b) => &b.kind.text,
+                _ => return false,
+            };
+            k == key || crate::diagnostic::suggest(k, [key]).is_some()
+        });
+        if !written {
+            self.push(missing_key(block, key, example));
+        }
+    }
 }
 
 fn missing_key(block: &Block, key: &str, example: &str) -> Diagnostic {

@@ -30,6 +30,7 @@ pub fn check(program: &Program, diags: &mut Vec<Diagnostic>) {
     cx.edge_routes();
     cx.gateway_routes();
     cx.databases();
+    cx.alerts();
     cx.unused();
 }
 
@@ -505,6 +506,41 @@ impl<'p> Checker<'p, '_> {
                     Diagnostic::note("no-replicas", d.name.span, format!("database `{}` has no replicas: reads go to the primary", d.name.value))
                         .help("add `replicas env [NAME, ...]` to spread reads"),
                 );
+            }
+        }
+    }
+
+    /// Each alert takes the threshold shape its expression needs.
+    fn alerts(&mut self) {
+        use crate::ast::Threshold;
+        for a in &self.program.alerts {
+            let (wants, example) = match a.kind.value.as_str() {
+                "error_ratio" => ("a percentage", "threshold 5%"),
+                "latency" => ("a duration", "threshold 1s"),
+                "rate_limit_spike" => ("a rate", "threshold 50/s"),
+                _ => {
+                    if let Some(t) = &a.threshold {
+                        self.push(Diagnostic::error("alert-threshold", t.span, format!("alert `{}` takes no threshold", a.kind.value)).label("remove this"));
+                    }
+                    continue;
+                }
+            };
+            let ok = match a.threshold.as_ref().map(|t| &t.value) {
+                Some(Threshold::Fraction(f)) => a.kind.value == "error_ratio" && *f > 0.0 && *f < 1.0,
+                Some(Threshold::Seconds(_)) => a.kind.value == "latency",
+                Some(Threshold::PerSecond(_)) => a.kind.value == "rate_limit_spike",
+                _ => false,
+            };
+            if !ok {
+                let span = a.threshold.as_ref().map_or(a.kind.span, |t| t.span);
+                self.push(
+                    Diagnostic::error("alert-threshold", span, format!("alert `{}` needs a threshold that is {wants}", a.kind.value))
+                        .label(if a.threshold.is_some() { "wrong kind of threshold" } else { "threshold missing" })
+                        .help(format!("e.g. `{example}`")),
+                );
+            }
+            if a.kind.value == "latency" && a.quantile.is_none() {
+                self.push(Diagnostic::error("missing-key", a.kind.span, "alert `latency` has no `quantile`").help("add `quantile 0.99`"));
             }
         }
     }
