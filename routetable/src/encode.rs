@@ -52,8 +52,7 @@ fn assemble(spec: &TableSpec, sections: &[Vec<u8>; layout::SECTION_COUNT]) -> Ve
     out[h::TOTAL_LEN..h::TOTAL_LEN + 8].copy_from_slice(&total.to_le_bytes());
     out[h::GENERATION..h::GENERATION + 8].copy_from_slice(&spec.generation.to_le_bytes());
     out[h::SOURCE_SHA256..h::SOURCE_SHA256 + 32].copy_from_slice(&spec.source_sha256);
-    let checksum = crc32c::crc32c(&out[layout::CHECKSUM_FROM..]);
-    out[h::CHECKSUM..h::CHECKSUM + 4].copy_from_slice(&checksum.to_le_bytes());
+    layout::reseal(&mut out);
     out
 }
 

@@ -240,3 +240,18 @@ pub fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
     let end = at.checked_add(8)?;
     bytes.get(at..end)?.try_into().ok().map(u64::from_le_bytes)
 }
+
+/// The checksum of a table's bytes (everything from [`CHECKSUM_FROM`] on).
+pub fn checksum(table: &[u8]) -> u32 {
+    crc32c::crc32c(table.get(CHECKSUM_FROM..).unwrap_or(&[]))
+}
+
+/// Rewrites the header's checksum to match the bytes: for tests and tools
+/// that patch a table on purpose. Does nothing to a buffer shorter than the
+/// header.
+pub fn reseal(table: &mut [u8]) {
+    if table.len() >= HEADER_LEN {
+        let sum = checksum(table);
+        table[header::CHECKSUM..header::CHECKSUM + 4].copy_from_slice(&sum.to_le_bytes());
+    }
+}

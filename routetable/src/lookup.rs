@@ -10,6 +10,7 @@
 //! normalization nor validation (the index was checked at open).
 
 use crate::layout::{self, fnv_step, fold_hash, read_u32, Precedence, FNV_OFFSET};
+use crate::normalize::normalize_path;
 use crate::view::{RouteView, TableView};
 
 /// The route a request reaches.
@@ -45,28 +46,46 @@ struct Request<'r> {
 
 impl<'a> TableView<'a> {
     /// The route that `host`, `method` and the normalized `path` reach, if
-    /// any. Never allocates.
+    /// any.
     ///
     /// Each candidate key is a segment-boundary prefix of `path` (including
     /// the empty key of the root prefix) or `path` itself; one pass over the
     /// path computes all their hashes, so the cost grows with the number of
-    /// segments, not the number of routes.
+    /// segments, not the number of routes. Allocates only for a path with an
+    /// encoded slash, which must reach the same route as its decoded reading
+    /// (FORMAT.md, "Encoded slashes") or reaches none.
     pub fn lookup(&self, host: &str, method: &str, path: &str) -> Option<Match<'a>> {
         let request = Request {
             host: host_without_port(host),
             method,
         };
+        let (found, has_escape) = self.lookup_path(&request, path);
+        if has_escape && path.contains("%2F") {
+            let decoded = path.replace("%2F", "/");
+            let decoded = normalize_path(&decoded).ok()?;
+            let (reading, _) = self.lookup_path(&request, &decoded);
+            if reading.map(|m| m.index) != found.map(|m| m.index) {
+                return None;
+            }
+        }
+        found
+    }
+
+    /// The lookup proper, and whether the path has any `%` escape.
+    fn lookup_path(&self, request: &Request<'_>, path: &str) -> (Option<Match<'a>>, bool) {
         let bytes = path.as_bytes();
         let mut best = None;
         let mut hash = FNV_OFFSET;
+        let mut has_escape = false;
         for (i, &byte) in bytes.iter().enumerate() {
             if byte == b'/' {
                 let lists = Lists {
                     exact: false,
                     prefix: true,
                 };
-                self.consider(&bytes[..i], fold_hash(hash), lists, &request, &mut best);
+                self.consider(&bytes[..i], fold_hash(hash), lists, request, &mut best);
             }
+            has_escape |= byte == b'%';
             hash = fnv_step(hash, byte);
         }
         // A prefix key never ends in '/', so a path that does can only be
@@ -75,14 +94,15 @@ impl<'a> TableView<'a> {
             exact: true,
             prefix: !path.ends_with('/'),
         };
-        self.consider(bytes, fold_hash(hash), lists, &request, &mut best);
-        best.map(|p: Precedence| {
+        self.consider(bytes, fold_hash(hash), lists, request, &mut best);
+        let found = best.map(|p: Precedence| {
             let index = p.index as usize;
             Match {
                 index,
                 route: self.route_at(index),
             }
-        })
+        });
+        (found, has_escape)
     }
 
     /// Updates `best` with the best route filed under `key` that accepts the

@@ -97,7 +97,7 @@ fn check_header(bytes: &[u8]) -> Result<TableView<'_>, TableError> {
         });
     }
     let stored = read_u32(bytes, h::CHECKSUM).unwrap_or(0);
-    let computed = crc32c::crc32c(&bytes[layout::CHECKSUM_FROM..]);
+    let computed = layout::checksum(bytes);
     if stored != computed {
         return Err(TableError::ChecksumMismatch {
             stored,
