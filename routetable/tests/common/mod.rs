@@ -311,20 +311,20 @@ pub fn everything() -> TableSpec {
     spec
 }
 
+/// Higher priority, exact before prefix, longer key: smaller is better.
+type Rank = (std::cmp::Reverse<u32>, bool, std::cmp::Reverse<usize>);
+
 /// The matching rules of FORMAT.md, written plainly: scan every route, keep
 /// the ones that match, take the best by (higher priority, exact before
 /// prefix, longer key, lower index).
 pub fn reference_lookup(spec: &TableSpec, host: &str, method: &str, path: &str) -> Option<usize> {
     let host = host.split(':').next().unwrap_or("").trim_end_matches('.');
-    let mut best: Option<(
-        usize,
-        (std::cmp::Reverse<u32>, bool, std::cmp::Reverse<usize>),
-    )> = None;
+    let mut best: Option<(usize, Rank)> = None;
     for (index, route) in spec.routes.iter().enumerate() {
         let host_ok = route
             .host
             .as_ref()
-            .is_none_or(|h| h.to_ascii_lowercase() == host.to_ascii_lowercase());
+            .is_none_or(|h| h.eq_ignore_ascii_case(host));
         let method_ok = route.methods.is_empty() || route.methods.iter().any(|m| m == method);
         let (path_ok, key_len) = match &route.path {
             PathMatch::Exact(p) => (p == path, p.len()),
