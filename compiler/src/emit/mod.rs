@@ -6,6 +6,13 @@
 //! (`build`) or compare them with what is on disk (`build --check`). Every
 //! emitter must be deterministic byte for byte.
 
+pub mod compose;
+pub mod prometheus;
+pub mod render;
+pub mod rules;
+pub mod topology;
+pub mod traefik;
+
 use crate::model::Model;
 
 /// One generated file.
@@ -30,6 +37,10 @@ pub enum EmitError {
 pub fn emit_all(model: &Model) -> Result<Vec<Output>, EmitError> {
     let mut outputs = Vec::new();
     outputs.push(model_json(model)?);
+    let renderer = render::Renderer::new()?;
+    outputs.extend(traefik::emit(model, &renderer)?);
+    outputs.push(compose::emit(model, &renderer)?);
+    outputs.extend(prometheus::emit(model, &renderer)?);
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(outputs)
 }

@@ -1,0 +1,301 @@
+//! `docker-compose.yml`: one compose file that runs the whole platform —
+//! Traefik, the gateway (`dataplane`), every instance of every service that
+//! has an image, and Prometheus — on two networks: `edge` (Traefik, the
+//! gateway and the services the edge routes to directly) and `internal`
+//! (`internal: true`, the DSL's subnet: the gateway, the services behind it,
+//! Prometheus), so a service behind the gateway is reachable only through it.
+//!
+//! It owns the container layout. Traefik's labels come from
+//! `traefik::docker_labels` (the same tree as `dynamic.yml`); names, ports
+//! and paths from `topology.rs`. Secrets are passed by variable name only,
+//! never values; the `compose` template filter doubles every `$`. A service
+//! without an image runs elsewhere (its instances are addresses) and gets no
+//! container. Databases are external: services get their DSNs' variable
+//! names.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::render::{duration, Renderer};
+use super::topology as topo;
+use super::traefik::{docker_labels, Container};
+use super::{EmitError, Output};
+use crate::model::{EdgeTarget, HealthCheck, KeySource, MiddlewareConfig, Model, Service};
+
+/// Compose's keys for the two networks; their docker names come from the
+/// model (see `topology.rs`).
+const EDGE: &str = "edge";
+const INTERNAL: &str = "internal";
+
+pub fn emit(model: &Model, renderer: &Renderer) -> Result<Output, EmitError> {
+    let view = ComposeView::new(model)?;
+    renderer.output("docker-compose.yml", model, &view)
+}
+
+#[derive(Serialize)]
+struct ComposeView {
+    project: String,
+    services: Vec<ComposeService>,
+    networks: Vec<ComposeNetwork>,
+    volumes: Vec<String>,
+}
+
+#[derive(Serialize, Default)]
+struct ComposeService {
+    name: String,
+    image: String,
+    command: Vec<String>,
+    ports: Vec<String>,
+    volumes: Vec<String>,
+    /// `NAME` (passed through from the host, for secrets) or `NAME=value`.
+    environment: Vec<String>,
+    networks: Vec<&'static str>,
+    labels: Vec<(String, String)>,
+    healthcheck: Option<ComposeHealthcheck>,
+}
+
+#[derive(Serialize)]
+struct ComposeHealthcheck {
+    test: Vec<String>,
+    interval: String,
+    timeout: String,
+    retries: u32,
+}
+
+#[derive(Serialize)]
+struct ComposeNetwork {
+    key: &'static str,
+    name: String,
+    internal: bool,
+    subnet: Option<String>,
+}
+
+impl ComposeView {
+    fn new(model: &Model) -> Result<Self, EmitError> {
+        let mut labels = docker_labels(model)?;
+        let edge_network = topo::edge_network(model);
+        let mut labels_for = |container: &Container| -> Vec<(String, String)> {
+            let mut list = vec![
+                ("traefik.enable".to_string(), "true".to_string()),
+                ("traefik.docker.network".to_string(), edge_network.clone()),
+            ];
+            list.extend(labels.remove(container).unwrap_or_default());
+            list
+        };
+
+        let (volumes, acme_mounts) = acme_volumes(model);
+        let mut services = vec![traefik_service(
+            model,
+            acme_mounts,
+            labels_for(&Container::Traefik),
+        )];
+        let routed_by_gateway = model
+            .edge_routes
+            .iter()
+            .any(|r| r.target == EdgeTarget::Gateway);
+        let gateway_labels = if routed_by_gateway {
+            labels_for(&Container::Gateway)
+        } else {
+            Vec::new()
+        };
+        services.push(gateway_service(model, gateway_labels));
+        for service in &model.services {
+            let Some(image) = &service.image else {
+                continue;
+            };
+            let edge_target = model
+                .edge_routes
+                .iter()
+                .any(|r| r.target == EdgeTarget::Service(service.name.clone()));
+            let service_labels = if edge_target {
+                labels_for(&Container::Service(service.name.clone()))
+            } else {
+                Vec::new()
+            };
+            for instance in &service.instances {
+                services.push(ComposeService {
+                    name: instance.host.clone(),
+                    image: image.clone(),
+                    environment: service_environment(model, service),
+                    networks: vec![if edge_target { EDGE } else { INTERNAL }],
+                    labels: service_labels.clone(),
+                    healthcheck: service
+                        .health
+                        .as_ref()
+                        .map(|h| http_probe(instance.port, h)),
+                    ..ComposeService::default()
+                });
+            }
+        }
+        services.push(prometheus_service());
+
+        Ok(Self {
+            project: model.platform.name.clone(),
+            services,
+            networks: vec![
+                ComposeNetwork {
+                    key: EDGE,
+                    name: edge_network,
+                    internal: false,
+                    subnet: None,
+                },
+                ComposeNetwork {
+                    key: INTERNAL,
+                    name: topo::internal_network(model),
+                    internal: true,
+                    subnet: Some(model.platform.subnet.clone()),
+                },
+            ],
+            volumes,
+        })
+    }
+}
+
+/// One named volume per directory holding an ACME resolver's storage file,
+/// and the mounts that put them there in Traefik's container.
+fn acme_volumes(model: &Model) -> (Vec<String>, Vec<String>) {
+    let dirs: BTreeMap<String, String> = model
+        .resolvers
+        .iter()
+        .map(|r| {
+            let dir = match r.storage.rsplit_once('/') {
+                Some((dir, _)) if !dir.is_empty() => dir.to_string(),
+                _ => "/".to_string(),
+            };
+            let name = dir.trim_matches('/').replace('/', "-");
+            let name = if name.is_empty() {
+                "acme".to_string()
+            } else {
+                name
+            };
+            (name, dir)
+        })
+        .collect();
+    let mounts = dirs
+        .iter()
+        .map(|(name, dir)| format!("{name}:{dir}"))
+        .collect();
+    (dirs.into_keys().collect(), mounts)
+}
+
+fn traefik_service(
+    model: &Model,
+    acme_mounts: Vec<String>,
+    labels: Vec<(String, String)>,
+) -> ComposeService {
+    let mut volumes = vec![
+        // Read-only: the docker provider only watches.
+        "/var/run/docker.sock:/var/run/docker.sock:ro".to_string(),
+        // The directory, not the files: the file provider's watch must see
+        // atomic renames of dynamic.yml.
+        format!("./traefik:{}:ro", topo::TRAEFIK_CONFIG_DIR),
+    ];
+    volumes.extend(acme_mounts);
+    ComposeService {
+        name: topo::TRAEFIK_CONTAINER.into(),
+        image: topo::TRAEFIK_IMAGE.into(),
+        ports: model
+            .entrypoints
+            .iter()
+            .map(|e| format!("{0}:{0}", e.port))
+            .collect(),
+        volumes,
+        networks: vec![EDGE],
+        labels,
+        healthcheck: Some(ComposeHealthcheck {
+            test: ["CMD", "traefik", "healthcheck", "--ping"]
+                .map(String::from)
+                .to_vec(),
+            interval: duration(topo::PROBE_INTERVAL_MS),
+            timeout: duration(topo::PROBE_TIMEOUT_MS),
+            retries: 3,
+        }),
+        ..ComposeService::default()
+    }
+}
+
+fn gateway_service(model: &Model, labels: Vec<(String, String)>) -> ComposeService {
+    let mut environment = vec![format!(
+        "{}={}/routes.bin",
+        topo::GATEWAY_TABLE_ENV,
+        topo::GATEWAY_GENERATED_DIR
+    )];
+    // The verification keys of the gateway's JWT middlewares, by name.
+    for middleware in &model.middlewares {
+        if let MiddlewareConfig::Jwt(jwt) = &middleware.config {
+            if let KeySource::Env(name) = &jwt.key {
+                push_unique(&mut environment, name);
+            }
+        }
+    }
+    ComposeService {
+        name: topo::GATEWAY_CONTAINER.into(),
+        image: model.gateway.image.clone(),
+        volumes: vec![format!(".:{}:ro", topo::GATEWAY_GENERATED_DIR)],
+        environment,
+        networks: vec![EDGE, INTERNAL],
+        labels,
+        healthcheck: Some(http_probe(
+            model.gateway.port,
+            &HealthCheck {
+                path: topo::GATEWAY_HEALTH_PATH.into(),
+                interval_ms: topo::PROBE_INTERVAL_MS,
+                timeout_ms: topo::PROBE_TIMEOUT_MS,
+                healthy_threshold: 1,
+                unhealthy_threshold: 3,
+            },
+        )),
+        ..ComposeService::default()
+    }
+}
+
+/// A service's environment: its database's DSN variables, by name only.
+fn service_environment(model: &Model, service: &Service) -> Vec<String> {
+    let mut environment = Vec::new();
+    if let Some(database) = service.database.as_deref().and_then(|d| model.database(d)) {
+        push_unique(&mut environment, &database.primary_env);
+        for name in &database.replica_envs {
+            push_unique(&mut environment, name);
+        }
+    }
+    environment
+}
+
+fn push_unique(list: &mut Vec<String>, item: &str) {
+    if !list.iter().any(|i| i == item) {
+        list.push(item.to_string());
+    }
+}
+
+/// A container healthcheck that GETs `health.path` on the container's own
+/// port (images are expected to ship busybox `wget`).
+fn http_probe(port: u16, health: &HealthCheck) -> ComposeHealthcheck {
+    ComposeHealthcheck {
+        test: vec![
+            "CMD-SHELL".into(),
+            format!(
+                "wget -q -O /dev/null http://127.0.0.1:{port}{} || exit 1",
+                health.path
+            ),
+        ],
+        interval: duration(health.interval_ms),
+        timeout: duration(health.timeout_ms),
+        retries: health.unhealthy_threshold,
+    }
+}
+
+fn prometheus_service() -> ComposeService {
+    let config = format!("{}/prometheus.yml", topo::PROMETHEUS_CONFIG_DIR);
+    ComposeService {
+        name: topo::PROMETHEUS_CONTAINER.into(),
+        image: topo::PROMETHEUS_IMAGE.into(),
+        command: vec![format!("--config.file={config}")],
+        // Operators reach it from the host only.
+        ports: vec![format!("127.0.0.1:{0}:{0}", topo::PROMETHEUS_PORT)],
+        volumes: vec![format!("./prometheus:{}:ro", topo::PROMETHEUS_CONFIG_DIR)],
+        // Edge for Traefik's metrics, internal for the gateway and services.
+        networks: vec![EDGE, INTERNAL],
+        ..ComposeService::default()
+    }
+}

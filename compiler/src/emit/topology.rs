@@ -1,0 +1,65 @@
+//! Names, ports and paths that several generated files must agree on: the
+//! containers compose starts, the networks, where each container finds its
+//! generated config, the gateway's Traefik service and Traefik's metrics
+//! entrypoint. Keeping them here means `traefik.yml`, `dynamic.yml`,
+//! `docker-compose.yml` and `prometheus.yml` cannot drift apart.
+//!
+//! It owns deployment facts that `routes.dsl` does not state; it renders
+//! nothing itself.
+
+use crate::model::Model;
+
+/// The edge proxy's image; the seed pins Traefik v2.10.
+pub const TRAEFIK_IMAGE: &str = "traefik:v2.10";
+/// The compose service (and DNS name) of Traefik.
+pub const TRAEFIK_CONTAINER: &str = "traefik";
+/// Where Traefik's container sees `generated/traefik/` (mounted as a
+/// directory, so the file provider's watch survives atomic renames).
+pub const TRAEFIK_CONFIG_DIR: &str = "/etc/traefik";
+/// The entrypoint Traefik serves its own Prometheus metrics and ping on;
+/// internal only (compose publishes no port for it).
+pub const TRAEFIK_METRICS_ENTRYPOINT: &str = "metrics";
+pub const TRAEFIK_METRICS_PORT: u16 = 8082;
+
+/// The compose service (and DNS name) of the API gateway (`dataplane`), and
+/// the name of its Traefik service.
+pub const GATEWAY_CONTAINER: &str = "gateway";
+/// Where the gateway's container sees `generated/` (read-only, a directory:
+/// a bind-mounted single file keeps its old inode after an atomic rename, and
+/// hot reload would silently stop).
+pub const GATEWAY_GENERATED_DIR: &str = "/etc/routec";
+/// The environment variable telling the gateway where its table is.
+pub const GATEWAY_TABLE_ENV: &str = "ROUTES_BIN";
+/// The gateway answers this path itself (the edge route `health` relies on
+/// it too); Traefik and compose probe it.
+pub const GATEWAY_HEALTH_PATH: &str = "/health";
+
+/// How often Traefik and compose probe the containers the DSL gives no
+/// health block (the gateway, Traefik itself), and how long a probe may take.
+pub const PROBE_INTERVAL_MS: u64 = 10_000;
+pub const PROBE_TIMEOUT_MS: u64 = 3_000;
+
+/// Prometheus' image, pinned like Traefik's.
+pub const PROMETHEUS_IMAGE: &str = "prom/prometheus:v2.53.0";
+pub const PROMETHEUS_CONTAINER: &str = "prometheus";
+/// Where Prometheus' container sees `generated/prometheus/`.
+pub const PROMETHEUS_CONFIG_DIR: &str = "/etc/prometheus";
+pub const PROMETHEUS_PORT: u16 = 9090;
+
+/// The path every scraped process serves its metrics on.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// The docker network Traefik reaches its targets on.
+pub fn edge_network(model: &Model) -> String {
+    format!("{}-edge", model.platform.name)
+}
+
+/// The internal network (`internal: true`): gateway, services, databases.
+pub fn internal_network(model: &Model) -> String {
+    model.platform.network.clone()
+}
+
+/// The gateway as Traefik's load balancer reaches it.
+pub fn gateway_url(model: &Model) -> String {
+    format!("http://{GATEWAY_CONTAINER}:{}", model.gateway.port)
+}
