@@ -13,6 +13,8 @@ pub mod rules;
 pub mod topology;
 pub mod traefik;
 
+pub mod table;
+
 use crate::model::Model;
 
 /// One generated file.
