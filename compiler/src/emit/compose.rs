@@ -216,12 +216,8 @@ fn traefik_service(
 }
 
 fn gateway_service(model: &Model, labels: Vec<(String, String)>) -> ComposeService {
-    let mut environment = vec![format!(
-        "{}={}/routes.bin",
-        topo::GATEWAY_TABLE_ENV,
-        topo::GATEWAY_GENERATED_DIR
-    )];
     // The verification keys of the gateway's JWT middlewares, by name.
+    let mut environment = Vec::new();
     for middleware in &model.middlewares {
         if let MiddlewareConfig::Jwt(jwt) = &middleware.config {
             if let KeySource::Env(name) = &jwt.key {
@@ -232,14 +228,15 @@ fn gateway_service(model: &Model, labels: Vec<(String, String)>) -> ComposeServi
     ComposeService {
         name: topo::GATEWAY_CONTAINER.into(),
         image: model.gateway.image.clone(),
+        command: topo::gateway_command(model),
         volumes: vec![format!(".:{}:ro", topo::GATEWAY_GENERATED_DIR)],
         environment,
         networks: vec![EDGE, INTERNAL],
         labels,
         healthcheck: Some(http_probe(
-            model.gateway.port,
+            topo::GATEWAY_ADMIN_PORT,
             &HealthCheck {
-                path: topo::GATEWAY_HEALTH_PATH.into(),
+                path: topo::GATEWAY_READY_PATH.into(),
                 interval_ms: topo::PROBE_INTERVAL_MS,
                 timeout_ms: topo::PROBE_TIMEOUT_MS,
                 healthy_threshold: 1,

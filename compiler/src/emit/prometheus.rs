@@ -83,11 +83,8 @@ impl ScrapeView {
             ScrapeJob {
                 name: topo::GATEWAY_CONTAINER.into(),
                 metrics_path: topo::METRICS_PATH,
-                targets: vec![format!(
-                    "{}:{}",
-                    topo::GATEWAY_CONTAINER,
-                    model.gateway.port
-                )],
+                // The admin listener: metrics stay off the routed port.
+                targets: vec![gateway_admin_address()],
                 labels: vec![],
             },
             ScrapeJob {
@@ -212,14 +209,15 @@ struct AlertWithTests {
 
 /// Labels that a scraped gateway series carries, used in the tests' inputs
 /// so that expected alerts show what a real alert would.
-fn gateway_target_labels(model: &Model) -> Vec<(String, String)> {
+fn gateway_target_labels() -> Vec<(String, String)> {
     vec![
-        (
-            "instance".into(),
-            format!("{}:{}", topo::GATEWAY_CONTAINER, model.gateway.port),
-        ),
+        ("instance".into(), gateway_admin_address()),
         ("job".into(), topo::GATEWAY_CONTAINER.into()),
     ]
+}
+
+fn gateway_admin_address() -> String {
+    format!("{}:{}", topo::GATEWAY_CONTAINER, topo::GATEWAY_ADMIN_PORT)
 }
 
 fn alerting_rules(model: &Model) -> Vec<AlertWithTests> {
@@ -228,12 +226,12 @@ fn alerting_rules(model: &Model) -> Vec<AlertWithTests> {
         match alert.kind {
             AlertKind::ServiceDown => {
                 for service in model.services.iter().filter(|s| s.behind_gateway()) {
-                    out.push(service_down(model, alert, &service.name));
+                    out.push(service_down(alert, &service.name));
                 }
             }
             AlertKind::ErrorRatio => out.push(error_ratio(model, alert)),
             AlertKind::Latency => out.push(latency(model, alert)),
-            AlertKind::ReloadFailures => out.push(reload_failures(model, alert)),
+            AlertKind::ReloadFailures => out.push(reload_failures(alert)),
             AlertKind::RateLimitSpike => out.push(rate_limit_spike(model, alert)),
         }
     }
@@ -354,9 +352,9 @@ fn series(name: &str, labels: &[(String, String)], values: String) -> InputSerie
     }
 }
 
-fn service_down(model: &Model, alert: &Alert, service: &str) -> AlertWithTests {
+fn service_down(alert: &Alert, service: &str) -> AlertWithTests {
     let at = eval_after(alert);
-    let mut labels = gateway_target_labels(model);
+    let mut labels = gateway_target_labels();
     labels.push(("service_name".into(), service.into()));
     AlertSpec {
         name: "ServiceDown",
@@ -394,7 +392,7 @@ fn test_endpoint(model: &Model) -> String {
 }
 
 fn request_labels(model: &Model, status: &str) -> Vec<(String, String)> {
-    let mut labels = gateway_target_labels(model);
+    let mut labels = gateway_target_labels();
     labels.push(("endpoint".into(), test_endpoint(model)));
     labels.push(("method".into(), "GET".into()));
     labels.push(("status".into(), status.into()));
@@ -506,12 +504,12 @@ fn latency(model: &Model, alert: &Alert) -> AlertWithTests {
     .build()
 }
 
-fn reload_failures(model: &Model, alert: &Alert) -> AlertWithTests {
+fn reload_failures(alert: &Alert) -> AlertWithTests {
     // The window outlasts `for`, so a single refused table keeps the
     // condition true long enough to fire.
     let window = alert.for_ms + RATE_WINDOW_MS;
     let at = (alert.for_ms + 2 * TEST_INTERVAL_MS).div_ceil(TEST_INTERVAL_MS) * TEST_INTERVAL_MS;
-    let labels = gateway_target_labels(model);
+    let labels = gateway_target_labels();
     AlertSpec {
         name: "RouteTableReloadFailed",
         alert,
@@ -549,7 +547,7 @@ fn rate_limit_spike(model: &Model, alert: &Alert) -> AlertWithTests {
     let threshold = alert.threshold.unwrap_or(50.0);
     let at = eval_after(alert);
     let per_interval = threshold * (TEST_INTERVAL_MS as f64 / 1000.0);
-    let mut labels = gateway_target_labels(model);
+    let mut labels = gateway_target_labels();
     labels.push(("endpoint".into(), test_endpoint(model)));
     labels.push(("limiter".into(), "per-ip".into()));
     AlertSpec {

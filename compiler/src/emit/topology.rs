@@ -28,11 +28,11 @@ pub const GATEWAY_CONTAINER: &str = "gateway";
 /// a bind-mounted single file keeps its old inode after an atomic rename, and
 /// hot reload would silently stop).
 pub const GATEWAY_GENERATED_DIR: &str = "/etc/routec";
-/// The environment variable telling the gateway where its table is.
-pub const GATEWAY_TABLE_ENV: &str = "ROUTES_BIN";
-/// The gateway answers this path itself (the edge route `health` relies on
-/// it too); Traefik and compose probe it.
-pub const GATEWAY_HEALTH_PATH: &str = "/health";
+/// The gateway's admin listener (`--admin-listen`): readiness and metrics,
+/// never routed from the edge.
+pub const GATEWAY_ADMIN_PORT: u16 = 9090;
+/// Answers 200 once the gateway serves a table; Traefik and compose probe it.
+pub const GATEWAY_READY_PATH: &str = "/ready";
 
 /// How often Traefik and compose probe the containers the DSL gives no
 /// health block (the gateway, Traefik itself), and how long a probe may take.
@@ -45,6 +45,19 @@ pub const PROMETHEUS_CONTAINER: &str = "prometheus";
 /// Where Prometheus' container sees `generated/prometheus/`.
 pub const PROMETHEUS_CONFIG_DIR: &str = "/etc/prometheus";
 pub const PROMETHEUS_PORT: u16 = 9090;
+
+/// The gateway's command line in its container: the table in the mounted
+/// directory, both listeners on every interface of the container.
+pub fn gateway_command(model: &Model) -> Vec<String> {
+    vec![
+        "--table".into(),
+        format!("{GATEWAY_GENERATED_DIR}/routes.bin"),
+        "--listen".into(),
+        format!("0.0.0.0:{}", model.gateway.port),
+        "--admin-listen".into(),
+        format!("0.0.0.0:{GATEWAY_ADMIN_PORT}"),
+    ]
+}
 
 /// The path every scraped process serves its metrics on.
 pub const METRICS_PATH: &str = "/metrics";

@@ -277,6 +277,9 @@ pub struct ServerUrl {
 #[derive(Serialize)]
 pub struct TraefikHealthCheck {
     pub path: String,
+    /// Probe another port than the traffic's (the gateway's admin listener).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     pub interval: String,
     pub timeout: String,
 }
@@ -413,7 +416,8 @@ fn file_service(model: &Model, target: &EdgeTarget) -> Result<FileService, EmitE
                 url: topo::gateway_url(model),
             }],
             health_check: TraefikHealthCheck {
-                path: topo::GATEWAY_HEALTH_PATH.into(),
+                path: topo::GATEWAY_READY_PATH.into(),
+                port: Some(topo::GATEWAY_ADMIN_PORT),
                 interval: duration(topo::PROBE_INTERVAL_MS),
                 timeout: duration(topo::PROBE_TIMEOUT_MS),
             },
@@ -434,6 +438,7 @@ fn edge_service_balancer(service: &Service) -> FileLoadBalancer {
     let health_check = match &service.health {
         Some(h) => TraefikHealthCheck {
             path: h.path.clone(),
+            port: None,
             interval: duration(h.interval_ms),
             timeout: duration(h.timeout_ms),
         },
@@ -441,6 +446,7 @@ fn edge_service_balancer(service: &Service) -> FileLoadBalancer {
         // health block is still probed, on its root.
         None => TraefikHealthCheck {
             path: "/".into(),
+            port: None,
             interval: duration(30_000),
             timeout: duration(5_000),
         },
