@@ -21,7 +21,10 @@ pub fn serve_admin(store: &TableStore, request: &Request<Incoming>) -> Response<
                 "source_sha256": table.source_sha256,
             });
             let mut response = Response::new(GatewayBody::full(body.to_string()));
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             response
         }
         _ => json_error(StatusCode::NOT_FOUND, "not found", ""),

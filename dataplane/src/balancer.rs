@@ -29,7 +29,10 @@ pub struct PassivePolicy {
 
 impl Default for PassivePolicy {
     fn default() -> Self {
-        Self { max_failures: 3, base_ejection_ms: 10_000 }
+        Self {
+            max_failures: 3,
+            base_ejection_ms: 10_000,
+        }
     }
 }
 
@@ -89,11 +92,24 @@ impl InstanceState {
     }
 
     /// An active probe's result. Returns `Some(new verdict)` on a change.
-    pub fn record_probe(&self, ok: bool, healthy_threshold: u32, unhealthy_threshold: u32) -> Option<bool> {
+    pub fn record_probe(
+        &self,
+        ok: bool,
+        healthy_threshold: u32,
+        unhealthy_threshold: u32,
+    ) -> Option<bool> {
         let (mine, other, threshold) = if ok {
-            (&self.consecutive_ok, &self.consecutive_failed, healthy_threshold.max(1))
+            (
+                &self.consecutive_ok,
+                &self.consecutive_failed,
+                healthy_threshold.max(1),
+            )
         } else {
-            (&self.consecutive_failed, &self.consecutive_ok, unhealthy_threshold.max(1))
+            (
+                &self.consecutive_failed,
+                &self.consecutive_ok,
+                unhealthy_threshold.max(1),
+            )
         };
         other.store(0, Ordering::Relaxed);
         let run = mine.fetch_add(1, Ordering::Relaxed).saturating_add(1);
@@ -129,9 +145,13 @@ impl InstanceState {
             return false;
         }
         self.request_failures.store(0, Ordering::Relaxed);
-        let in_a_row = self.ejections_in_a_row.fetch_add(1, Ordering::Relaxed).min(3);
+        let in_a_row = self
+            .ejections_in_a_row
+            .fetch_add(1, Ordering::Relaxed)
+            .min(3);
         let backoff = policy.base_ejection_ms << in_a_row;
-        self.ejected_until_ms.store(now_ms() + backoff, Ordering::Relaxed);
+        self.ejected_until_ms
+            .store(now_ms() + backoff, Ordering::Relaxed);
         self.ejections_total.fetch_add(1, Ordering::Relaxed);
         true
     }
@@ -179,7 +199,10 @@ pub struct Balancer {
 
 impl Balancer {
     pub fn new(policy: Policy) -> Self {
-        Self { policy, next: AtomicUsize::new(fastrand::usize(..1024)) }
+        Self {
+            policy,
+            next: AtomicUsize::new(fastrand::usize(..1024)),
+        }
     }
 
     /// The index of the instance for the next attempt, among `states` that
@@ -216,7 +239,9 @@ mod tests {
         let a = InstanceState::default();
         let b = InstanceState::default();
         let balancer = Balancer::new(Policy::RoundRobin);
-        let picks: Vec<_> = (0..4).map(|_| balancer.pick(&[&a, &b], Tried::default()).unwrap()).collect();
+        let picks: Vec<_> = (0..4)
+            .map(|_| balancer.pick(&[&a, &b], Tried::default()).unwrap())
+            .collect();
         assert_ne!(picks[0], picks[1]);
         assert_eq!(picks[0], picks[2]);
         // Two failed probes with threshold 2 mark `b` down.
@@ -234,7 +259,10 @@ mod tests {
     #[test]
     fn passive_failures_eject_until_success() {
         let a = InstanceState::default();
-        let policy = PassivePolicy { max_failures: 2, base_ejection_ms: 60_000 };
+        let policy = PassivePolicy {
+            max_failures: 2,
+            base_ejection_ms: 60_000,
+        };
         assert!(!a.record_failure(policy));
         assert!(a.record_failure(policy));
         assert!(!a.available(now_ms()));

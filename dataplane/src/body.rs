@@ -96,7 +96,10 @@ impl Reclaim {
     pub fn take(&mut self, limit: u64) -> Option<(UpstreamBody, Reclaim)> {
         match self.0.as_mut() {
             None => Some((UpstreamBody::empty(), Reclaim(None))),
-            Some(rx) => rx.try_recv().ok().map(|body| UpstreamBody::streaming(body, limit)),
+            Some(rx) => rx
+                .try_recv()
+                .ok()
+                .map(|body| UpstreamBody::streaming(body, limit)),
         }
     }
 }
@@ -104,7 +107,12 @@ impl Reclaim {
 impl UpstreamBody {
     /// No body: the request can be repeated freely.
     pub fn empty() -> Self {
-        Self { inner: None, give_back: None, limit: 0, seen: 0 }
+        Self {
+            inner: None,
+            give_back: None,
+            limit: 0,
+            seen: 0,
+        }
     }
 
     /// Streams `body` upstream, failing once more than `limit` bytes passed.
@@ -114,7 +122,15 @@ impl UpstreamBody {
             return (Self::empty(), Reclaim(None));
         }
         let (tx, rx) = oneshot::channel();
-        (Self { inner: Some(body), give_back: Some(tx), limit, seen: 0 }, Reclaim(Some(rx)))
+        (
+            Self {
+                inner: Some(body),
+                give_back: Some(tx),
+                limit,
+                seen: 0,
+            },
+            Reclaim(Some(rx)),
+        )
     }
 }
 
@@ -137,7 +153,9 @@ impl Body for UpstreamBody {
         let this = self.get_mut();
         // Once read, the body can no longer be handed back whole.
         this.give_back = None;
-        let Some(inner) = this.inner.as_mut() else { return Poll::Ready(None) };
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
         match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -159,6 +177,8 @@ impl Body for UpstreamBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
     }
 }

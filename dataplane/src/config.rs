@@ -71,9 +71,15 @@ struct FileConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -129,14 +135,23 @@ impl Config {
         let mut config = Config::default();
         let mut upstreams = BTreeMap::new();
         for (service, list) in file.upstream {
-            let instances = list.iter().map(|s| parse_host_port(s)).collect::<Result<Vec<_>, _>>();
-            upstreams.insert(service.clone(), instances.map_err(|e| ConfigError::Invalid(format!("upstream {service}: {e}")))?);
+            let instances = list
+                .iter()
+                .map(|s| parse_host_port(s))
+                .collect::<Result<Vec<_>, _>>();
+            upstreams.insert(
+                service.clone(),
+                instances.map_err(|e| ConfigError::Invalid(format!("upstream {service}: {e}")))?,
+            );
         }
         upstreams.extend(cli.upstreams);
         config.upstreams = upstreams;
         config.table = cli.table.or(file.table).unwrap_or(config.table);
         config.listen = cli.listen.or(file.listen).unwrap_or(config.listen);
-        config.admin_listen = cli.admin_listen.or(file.admin_listen).unwrap_or(config.admin_listen);
+        config.admin_listen = cli
+            .admin_listen
+            .or(file.admin_listen)
+            .unwrap_or(config.admin_listen);
         config.demo_backends = cli.demo_backends || file.demo_backends.unwrap_or(false);
         if let Some(ms) = file.drain_timeout_ms {
             config.drain_timeout = Duration::from_millis(ms);
@@ -156,21 +171,35 @@ impl Config {
         config.tls = match (tls_listen, tls_cert, tls_key) {
             (Some(addr), Some(cert), Some(key)) => Some(TlsListen { addr, cert, key }),
             (None, _, _) => None,
-            _ => return Err(ConfigError::Invalid("tls_listen needs tls_cert and tls_key".into())),
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "tls_listen needs tls_cert and tls_key".into(),
+                ))
+            }
         };
         Ok(config)
     }
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })
 }
 
 /// `HOST:PORT`, where HOST may be a name, an IPv4 address or `[IPv6]`.
 pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
-    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("{s:?}: expected HOST:PORT"))?;
-    let port = port.parse::<u16>().map_err(|_| format!("{s:?}: bad port"))?;
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?}: expected HOST:PORT"))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| format!("{s:?}: bad port"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err(format!("{s:?}: empty host"));
@@ -180,11 +209,16 @@ pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
 
 /// `SERVICE=HOST:PORT[,HOST:PORT...]`
 pub fn parse_upstream(s: &str) -> Result<(String, Vec<(String, u16)>), String> {
-    let (service, list) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected SERVICE=HOST:PORT[,...]"))?;
+    let (service, list) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected SERVICE=HOST:PORT[,...]"))?;
     if service.is_empty() {
         return Err(format!("{s:?}: empty service name"));
     }
-    let instances = list.split(',').map(|hp| parse_host_port(hp.trim())).collect::<Result<Vec<_>, _>>()?;
+    let instances = list
+        .split(',')
+        .map(|hp| parse_host_port(hp.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((service.to_owned(), instances))
 }
 
@@ -196,7 +230,11 @@ mod tests {
     fn flags_win_over_the_file_and_unknown_keys_fail() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dp.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:1\"\ntable = \"t.bin\"\n[upstream]\nauth = [\"a:1\"]\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\ntable = \"t.bin\"\n[upstream]\nauth = [\"a:1\"]\n",
+        )
+        .unwrap();
         let cli = Cli::parse_from([
             "dataplane",
             "--config",
@@ -210,7 +248,10 @@ mod tests {
         assert_eq!(config.listen.port(), 2);
         assert_eq!(config.table, PathBuf::from("t.bin"));
         assert_eq!(config.upstreams["auth"], vec![("a".to_owned(), 1)]);
-        assert_eq!(config.upstreams["chat"], vec![("h1".to_owned(), 5), ("::1".to_owned(), 6)]);
+        assert_eq!(
+            config.upstreams["chat"],
+            vec![("h1".to_owned(), 5), ("::1".to_owned(), 6)]
+        );
         assert_eq!(config.admin_listen, DEFAULT_ADMIN_LISTEN.parse().unwrap());
 
         std::fs::write(&path, "lisen = \"127.0.0.1:1\"\n").unwrap();

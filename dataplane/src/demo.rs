@@ -20,24 +20,29 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
-/// One running stub. Dropping it (or [`DemoBackend::stop`]) closes the
-/// listener and every open connection, like a killed container.
+/// One running stub. [`DemoBackend::stop`] closes the listener and every
+/// open connection, like a killed container; dropping it does the same
+/// without waiting.
 #[derive(Debug)]
 pub struct DemoBackend {
     pub service: String,
     pub instance: String,
     pub addr: SocketAddr,
-    task: JoinHandle<()>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl Drop for DemoBackend {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
@@ -47,11 +52,17 @@ impl DemoBackend {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let identity = Arc::new((service.to_owned(), instance.to_owned()));
+        let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
-            // Owned by this task: aborting it drops every connection.
             let mut connections = JoinSet::new();
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let stream = tokio::select! {
+                    _ = stopped.wait_for(|s| *s) => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(_) => continue,
+                    },
+                };
                 let identity = identity.clone();
                 connections.spawn(async move {
                     let svc = service_fn(move |req| {
@@ -64,12 +75,27 @@ impl DemoBackend {
                 });
                 while connections.try_join_next().is_some() {}
             }
+            drop(listener);
+            // Aborts every connection and waits until they are gone.
+            connections.shutdown().await;
         });
-        Ok(Self { service: service.to_owned(), instance: instance.to_owned(), addr, task })
+        Ok(Self {
+            service: service.to_owned(),
+            instance: instance.to_owned(),
+            addr,
+            stop,
+            task: Some(task),
+        })
     }
 
-    /// Stops the stub now.
-    pub fn stop(self) {}
+    /// Stops the stub: once this returns, the port refuses connections and
+    /// every connection it had is closed, like a killed container.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
 }
 
 fn answer(service: &str, instance: &str, mut request: Request<Incoming>) -> Response<GatewayBody> {
@@ -79,9 +105,12 @@ fn answer(service: &str, instance: &str, mut request: Request<Incoming>) -> Resp
             let upgrade = hyper::upgrade::on(&mut request);
             tokio::spawn(async move {
                 let Ok(upgraded) = upgrade.await else { return };
-                let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+                let mut ws =
+                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None)
+                        .await;
                 while let Some(Ok(message)) = ws.next().await {
-                    if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+                    if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err()
+                    {
                         break;
                     }
                 }
@@ -97,8 +126,11 @@ fn answer(service: &str, instance: &str, mut request: Request<Incoming>) -> Resp
             return response;
         }
     }
-    let headers: BTreeMap<&str, &str> =
-        request.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("<binary>"))).collect();
+    let headers: BTreeMap<&str, &str> = request
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("<binary>")))
+        .collect();
     let body = serde_json::json!({
         "service": service,
         "instance": instance,
@@ -107,7 +139,10 @@ fn answer(service: &str, instance: &str, mut request: Request<Incoming>) -> Resp
         "headers": headers,
     });
     let mut response = Response::new(GatewayBody::full(body.to_string()));
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -122,7 +157,11 @@ pub async fn start_all(spec: &TableSpec) -> io::Result<(Vec<DemoBackend>, Overri
         let names: Vec<String> = if service.instances.is_empty() {
             vec![format!("{}-1", service.name)]
         } else {
-            service.instances.iter().map(|(host, port)| format!("{host}:{port}")).collect()
+            service
+                .instances
+                .iter()
+                .map(|(host, port)| format!("{host}:{port}"))
+                .collect()
         };
         for name in names {
             let backend = DemoBackend::start(&service.name, &name, loopback).await?;

@@ -49,8 +49,9 @@ pub fn json_error(status: StatusCode, error: &str, request_id: &str) -> Response
     });
     let mut response = Response::new(GatewayBody::full(body.to_string()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }

@@ -58,7 +58,12 @@ pub struct Peer {
 /// Sets the `X-Forwarded-*` headers. A trusted peer's own values are kept
 /// (XFF gets the peer appended); anyone else's are replaced, so a client
 /// cannot forge its address.
-pub fn set_forwarded(headers: &mut HeaderMap, peer: Peer, host: Option<&HeaderValue>, trusted: &[IpNet]) {
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    peer: Peer,
+    host: Option<&HeaderValue>,
+    trusted: &[IpNet],
+) {
     let believed = trusted.iter().any(|net| net.contains(&peer.ip));
     let peer_ip = peer.ip.to_string();
     let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
@@ -96,7 +101,9 @@ pub fn request_id(headers: &mut HeaderMap) -> HeaderValue {
 
 fn well_formed_request_id(id: &[u8]) -> bool {
     (1..=128).contains(&id.len())
-        && id.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 fn new_request_id() -> HeaderValue {
@@ -109,7 +116,10 @@ mod tests {
     use super::*;
 
     fn peer(ip: &str) -> Peer {
-        Peer { ip: ip.parse().unwrap(), tls: false }
+        Peer {
+            ip: ip.parse().unwrap(),
+            tls: false,
+        }
     }
 
     #[test]
@@ -117,9 +127,19 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(&X_FORWARDED_FOR, HeaderValue::from_static("1.2.3.4"));
         let trusted = ["172.20.0.0/16".parse().unwrap()];
-        set_forwarded(&mut headers, peer("10.0.0.9"), Some(&HeaderValue::from_static("example.com")), &trusted);
+        set_forwarded(
+            &mut headers,
+            peer("10.0.0.9"),
+            Some(&HeaderValue::from_static("example.com")),
+            &trusted,
+        );
         assert_eq!(headers[&X_FORWARDED_FOR], "10.0.0.9");
-        set_forwarded(&mut headers, peer("172.20.0.5"), Some(&HeaderValue::from_static("example.com")), &trusted);
+        set_forwarded(
+            &mut headers,
+            peer("172.20.0.5"),
+            Some(&HeaderValue::from_static("example.com")),
+            &trusted,
+        );
         assert_eq!(headers[&X_FORWARDED_FOR], "10.0.0.9, 172.20.0.5");
         assert_eq!(headers[&X_FORWARDED_HOST], "example.com");
         assert_eq!(headers[&X_FORWARDED_PROTO], "http");
@@ -128,7 +148,10 @@ mod tests {
     #[test]
     fn connection_named_headers_are_removed() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
         headers.insert("x-secret", HeaderValue::from_static("1"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));

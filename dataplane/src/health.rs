@@ -43,7 +43,9 @@ impl HealthTasks {
 pub fn spawn(table: &LoadedTable) -> HealthTasks {
     let mut tasks = Vec::new();
     for service in &table.services {
-        let Some(check) = &service.health else { continue };
+        let Some(check) = &service.health else {
+            continue;
+        };
         for (instance, state) in service.instances.iter().zip(&service.states) {
             let probe = Probe {
                 service: service.name.clone(),
@@ -75,7 +77,11 @@ impl Probe {
         tokio::time::sleep(interval.mul_f64(fastrand::f64())).await;
         loop {
             let ok = self.probe_once(timeout).await;
-            if let Some(up) = self.state.record_probe(ok, self.check.healthy_threshold, self.check.unhealthy_threshold) {
+            if let Some(up) = self.state.record_probe(
+                ok,
+                self.check.healthy_threshold,
+                self.check.unhealthy_threshold,
+            ) {
                 tracing::info!(service = %self.service, target = %self.uri, up, "instance health changed");
             }
             tokio::time::sleep(jittered(interval, 0.1)).await;
@@ -85,12 +91,17 @@ impl Probe {
     async fn probe_once(&self, timeout: Duration) -> bool {
         let mut request = Request::new(UpstreamBody::empty());
         *request.method_mut() = Method::GET;
-        let Ok(uri) = self.uri.parse() else { return false };
+        let Ok(uri) = self.uri.parse() else {
+            return false;
+        };
         *request.uri_mut() = uri;
         if let Some(host) = &self.host {
             request.headers_mut().insert(header::HOST, host.clone());
         }
-        request.headers_mut().insert(header::USER_AGENT, HeaderValue::from_static("dataplane-health"));
+        request.headers_mut().insert(
+            header::USER_AGENT,
+            HeaderValue::from_static("dataplane-health"),
+        );
         match tokio::time::timeout(timeout, self.client.http.request(request)).await {
             Ok(Ok(response)) => {
                 let status = response.status();

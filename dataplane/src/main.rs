@@ -14,7 +14,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = Config::from_cli(Cli::parse())?;
-    let server = Server::start(config).await.context("starting the data plane")?;
+    let server = Server::start(config)
+        .await
+        .context("starting the data plane")?;
     wait_for_shutdown_signal().await?;
     tracing::info!("shutting down: draining in-flight requests");
     server.shutdown().await;
@@ -32,6 +34,8 @@ async fn wait_for_shutdown_signal() -> anyhow::Result<()> {
         }
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     Ok(())
 }

@@ -72,7 +72,9 @@ impl std::fmt::Debug for PreparedChain {
 
 impl PreparedChain {
     pub fn new(steps: Vec<Arc<dyn Middleware>>) -> Self {
-        Self { steps: steps.into() }
+        Self {
+            steps: steps.into(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -80,7 +82,11 @@ impl PreparedChain {
     }
 
     /// Runs the request side; `Err` when a step answered the request.
-    pub fn run_request(&self, ctx: &mut RequestCtx<'_>, head: &mut Parts) -> Result<(), Box<ShortCircuit>> {
+    pub fn run_request(
+        &self,
+        ctx: &mut RequestCtx<'_>,
+        head: &mut Parts,
+    ) -> Result<(), Box<ShortCircuit>> {
         for (i, step) in self.steps.iter().enumerate() {
             if let Flow::Respond(response) = step.on_request(ctx, head) {
                 return Err(Box::new(ShortCircuit { response, ran: i }));
@@ -90,7 +96,12 @@ impl PreparedChain {
     }
 
     /// Runs the response side for the first `ran` steps, last first.
-    pub fn run_response(&self, ctx: &RequestCtx<'_>, response: &mut Response<GatewayBody>, ran: usize) {
+    pub fn run_response(
+        &self,
+        ctx: &RequestCtx<'_>,
+        response: &mut Response<GatewayBody>,
+        ran: usize,
+    ) {
         for step in self.steps[..ran.min(self.steps.len())].iter().rev() {
             step.on_response(ctx, response);
         }
@@ -114,7 +125,11 @@ type StateEntry = (MiddlewareConfig, Arc<dyn Any + Send + Sync>);
 impl MiddlewareState {
     /// The state of `spec`, created by `make` on first use or when the
     /// settings changed.
-    pub fn get_or_init<T: Any + Send + Sync>(&self, spec: &MiddlewareSpec, make: impl FnOnce() -> T) -> Arc<T> {
+    pub fn get_or_init<T: Any + Send + Sync>(
+        &self,
+        spec: &MiddlewareSpec,
+        make: impl FnOnce() -> T,
+    ) -> Arc<T> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((config, state)) = entries.get(&spec.name) {
             if *config == spec.config {
@@ -145,14 +160,23 @@ pub struct BuildError {
 
 /// Prepares one middleware. `Ok(None)`: this build does not implement the
 /// kind yet (the caller warns and leaves it out of the chain).
-pub fn build(spec: &MiddlewareSpec, _state: &MiddlewareState) -> Result<Option<Arc<dyn Middleware>>, BuildError> {
+pub fn build(
+    spec: &MiddlewareSpec,
+    _state: &MiddlewareState,
+) -> Result<Option<Arc<dyn Middleware>>, BuildError> {
     let built: Arc<dyn Middleware> = match &spec.config {
-        MiddlewareConfig::StripPrefix { prefixes } => Arc::new(StripPrefix { prefixes: prefixes.clone() }),
-        MiddlewareConfig::AddPrefix { prefix } => Arc::new(AddPrefix { prefix: prefix.trim_end_matches('/').to_owned() }),
-        MiddlewareConfig::Headers(config) => Arc::new(Headers::prepare(config).map_err(|message| BuildError {
-            name: spec.name.clone(),
-            message,
-        })?),
+        MiddlewareConfig::StripPrefix { prefixes } => Arc::new(StripPrefix {
+            prefixes: prefixes.clone(),
+        }),
+        MiddlewareConfig::AddPrefix { prefix } => Arc::new(AddPrefix {
+            prefix: prefix.trim_end_matches('/').to_owned(),
+        }),
+        MiddlewareConfig::Headers(config) => {
+            Arc::new(Headers::prepare(config).map_err(|message| BuildError {
+                name: spec.name.clone(),
+                message,
+            })?)
+        }
         _ => return Ok(None),
     };
     Ok(Some(built))
@@ -160,7 +184,10 @@ pub fn build(spec: &MiddlewareSpec, _state: &MiddlewareState) -> Result<Option<A
 
 /// Kinds [`build`] implements.
 pub fn implemented(kind: MiddlewareKind) -> bool {
-    matches!(kind, MiddlewareKind::StripPrefix | MiddlewareKind::AddPrefix | MiddlewareKind::Headers)
+    matches!(
+        kind,
+        MiddlewareKind::StripPrefix | MiddlewareKind::AddPrefix | MiddlewareKind::Headers
+    )
 }
 
 static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
@@ -176,11 +203,17 @@ impl Middleware for StripPrefix {
     fn on_request(&self, ctx: &mut RequestCtx<'_>, head: &mut Parts) -> Flow {
         for prefix in &self.prefixes {
             let prefix = prefix.trim_end_matches('/');
-            let Some(rest) = ctx.upstream_path.strip_prefix(prefix) else { continue };
+            let Some(rest) = ctx.upstream_path.strip_prefix(prefix) else {
+                continue;
+            };
             if !(rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')) {
                 continue;
             }
-            let rest = if rest.starts_with('/') { rest.to_owned() } else { format!("/{rest}") };
+            let rest = if rest.starts_with('/') {
+                rest.to_owned()
+            } else {
+                format!("/{rest}")
+            };
             if let Ok(value) = HeaderValue::from_str(prefix) {
                 head.headers.insert(&X_FORWARDED_PREFIX, value);
             }
@@ -213,9 +246,14 @@ struct Headers {
 
 impl Headers {
     fn prepare(config: &HeadersConfig) -> Result<Self, String> {
-        let name = |n: &str| HeaderName::from_bytes(n.as_bytes()).map_err(|e| format!("header {n:?}: {e}"));
+        let name = |n: &str| {
+            HeaderName::from_bytes(n.as_bytes()).map_err(|e| format!("header {n:?}: {e}"))
+        };
         let pair = |(n, v): (&str, &str)| -> Result<(HeaderName, HeaderValue), String> {
-            Ok((name(n)?, HeaderValue::from_str(v).map_err(|e| format!("header {n:?} value: {e}"))?))
+            Ok((
+                name(n)?,
+                HeaderValue::from_str(v).map_err(|e| format!("header {n:?} value: {e}"))?,
+            ))
         };
         let mut set_response: Vec<(HeaderName, HeaderValue)> = Vec::new();
         if let Some(max_age) = config.hsts_max_age_s {
@@ -245,10 +283,22 @@ impl Headers {
             set_response.push(pair((n, v))?);
         }
         Ok(Self {
-            set_request: config.set_request_headers.iter().map(|(n, v)| pair((n, v))).collect::<Result<_, _>>()?,
-            remove_request: config.remove_request_headers.iter().map(|n| name(n)).collect::<Result<_, _>>()?,
+            set_request: config
+                .set_request_headers
+                .iter()
+                .map(|(n, v)| pair((n, v)))
+                .collect::<Result<_, _>>()?,
+            remove_request: config
+                .remove_request_headers
+                .iter()
+                .map(|n| name(n))
+                .collect::<Result<_, _>>()?,
             set_response,
-            remove_response: config.remove_response_headers.iter().map(|n| name(n)).collect::<Result<_, _>>()?,
+            remove_response: config
+                .remove_response_headers
+                .iter()
+                .map(|n| name(n))
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -295,19 +345,26 @@ mod tests {
 
     #[test]
     fn strip_prefix_respects_segment_boundaries() {
-        let strip = StripPrefix { prefixes: vec!["/api".into()] };
+        let strip = StripPrefix {
+            prefixes: vec!["/api".into()],
+        };
         assert_eq!(run(&strip, "/api/v1/x?q=1").0, "/v1/x?q=1");
         assert_eq!(run(&strip, "/api").0, "/");
         assert_eq!(run(&strip, "/api?q").0, "/?q");
         let (path, head) = run(&strip, "/apix/v1");
         assert_eq!(path, "/apix/v1");
         assert!(!head.headers.contains_key(&X_FORWARDED_PREFIX));
-        assert_eq!(run(&strip, "/api/v1").1.headers[&X_FORWARDED_PREFIX], "/api");
+        assert_eq!(
+            run(&strip, "/api/v1").1.headers[&X_FORWARDED_PREFIX],
+            "/api"
+        );
     }
 
     #[test]
     fn add_prefix_prepends() {
-        let add = AddPrefix { prefix: "/internal".into() };
+        let add = AddPrefix {
+            prefix: "/internal".into(),
+        };
         assert_eq!(run(&add, "/v1/x").0, "/internal/v1/x");
     }
 
@@ -324,7 +381,9 @@ mod tests {
         let headers = Headers::prepare(&config).unwrap();
         assert_eq!(run(&headers, "/").1.headers["x-from"], "gw");
         let mut response = Response::new(GatewayBody::empty());
-        response.headers_mut().insert("server", HeaderValue::from_static("x"));
+        response
+            .headers_mut()
+            .insert("server", HeaderValue::from_static("x"));
         let id = HeaderValue::from_static("id");
         let ctx = RequestCtx {
             route: "r",
@@ -334,7 +393,10 @@ mod tests {
         };
         headers.on_response(&ctx, &mut response);
         assert!(!response.headers().contains_key("server"));
-        assert_eq!(response.headers()["strict-transport-security"], "max-age=60; includeSubDomains");
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=60; includeSubDomains"
+        );
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     }
 }

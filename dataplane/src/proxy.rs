@@ -30,7 +30,11 @@ pub struct Gateway {
 
 impl Gateway {
     /// Serves one client request; never fails (errors become responses).
-    pub async fn handle(&self, peer: Peer, mut request: Request<Incoming>) -> Response<GatewayBody> {
+    pub async fn handle(
+        &self,
+        peer: Peer,
+        mut request: Request<Incoming>,
+    ) -> Response<GatewayBody> {
         let table = self.store.current();
         let request_id = forwarding::request_id(request.headers_mut());
         let mut response = match self.proxy(&table, peer, request, &request_id).await {
@@ -48,11 +52,17 @@ impl Gateway {
         mut request: Request<Incoming>,
         request_id: &HeaderValue,
     ) -> Result<Response<GatewayBody>, ProxyError> {
-        let path = routetable::normalize_path(request.uri().path()).map_err(|_| ProxyError::BadPath)?;
+        let path =
+            routetable::normalize_path(request.uri().path()).map_err(|_| ProxyError::BadPath)?;
         let (route, service) = table
-            .route(request_host(request.headers(), request.uri()).unwrap_or(""), request.method().as_str(), &path)
+            .route(
+                request_host(request.headers(), request.uri()).unwrap_or(""),
+                request.method().as_str(),
+                &path,
+            )
             .ok_or(ProxyError::NoRoute)?;
-        let mut upstream_path = String::with_capacity(path.len() + 1 + request.uri().query().map_or(0, str::len));
+        let mut upstream_path =
+            String::with_capacity(path.len() + 1 + request.uri().query().map_or(0, str::len));
         upstream_path.push_str(&path);
         if let Some(query) = request.uri().query() {
             upstream_path.push('?');
@@ -63,34 +73,58 @@ impl Gateway {
         if content_length(&request).is_some_and(|n| n > max_body) {
             return Err(ProxyError::BodyTooLarge);
         }
-        let websocket = route.websocket && request.version() == Version::HTTP_11 && websocket::is_handshake(request.headers());
+        let websocket = route.websocket
+            && request.version() == Version::HTTP_11
+            && websocket::is_handshake(request.headers());
         let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut request));
         let (mut head, body) = request.into_parts();
 
-        let mut ctx = RequestCtx { route: &route.name, upstream_path, client_ip: peer.ip, request_id };
+        let mut ctx = RequestCtx {
+            route: &route.name,
+            upstream_path,
+            client_ip: peer.ip,
+            request_id,
+        };
         if let Err(short) = route.chain.run_request(&mut ctx, &mut head) {
             let ShortCircuit { mut response, ran } = *short;
             route.chain.run_response(&ctx, &mut response, ran);
             return Ok(response);
         }
         forwarding::strip_hop_by_hop(&mut head.headers, websocket);
-        let host = request_host(&head.headers, &head.uri).and_then(|h| HeaderValue::from_str(h).ok());
-        forwarding::set_forwarded(&mut head.headers, peer, host.as_ref(), &table.trusted_proxies);
+        let host =
+            request_host(&head.headers, &head.uri).and_then(|h| HeaderValue::from_str(h).ok());
+        forwarding::set_forwarded(
+            &mut head.headers,
+            peer,
+            host.as_ref(),
+            &table.trusted_proxies,
+        );
         if !head.headers.contains_key(header::HOST) {
             // h2 carries the host in :authority; HTTP/1.1 upstreams need Host.
-            if let Some(authority) = head.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+            if let Some(authority) = head
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            {
                 head.headers.insert(header::HOST, authority);
             }
         }
 
         let (body, reclaim) = UpstreamBody::streaming(body, max_body);
-        let mut response = match self.forward(service, head, &ctx.upstream_path, body, reclaim, max_body).await {
+        let mut response = match self
+            .forward(service, head, &ctx.upstream_path, body, reclaim, max_body)
+            .await
+        {
             Ok(mut upstream) => {
                 let switching = upstream.status() == StatusCode::SWITCHING_PROTOCOLS;
                 match client_upgrade {
                     Some(client) if switching => {
                         let upstream_upgrade = hyper::upgrade::on(&mut upstream);
-                        tokio::spawn(websocket::tunnel(client, upstream_upgrade, service.websocket_idle));
+                        tokio::spawn(websocket::tunnel(
+                            client,
+                            upstream_upgrade,
+                            service.websocket_idle,
+                        ));
                     }
                     _ => {}
                 }
@@ -99,7 +133,9 @@ impl Gateway {
             }
             Err(e) => e.into_response(request_id.to_str().unwrap_or_default()),
         };
-        route.chain.run_response(&ctx, &mut response, route.chain.len());
+        route
+            .chain
+            .run_response(&ctx, &mut response, route.chain.len());
         Ok(response)
     }
 
@@ -116,7 +152,12 @@ impl Gateway {
     ) -> Result<Response<Incoming>, ProxyError> {
         let idempotent = matches!(
             head.method,
-            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::TRACE
+                | Method::PUT
+                | Method::DELETE
         );
         let passive = self.store.registries().passive;
         let mut tried = Tried::default();
@@ -124,7 +165,11 @@ impl Gateway {
         let mut failed_once = false;
         loop {
             let Some(index) = service.balancer.pick(&service.states, tried) else {
-                return Err(if failed_once { ProxyError::UpstreamFailed } else { ProxyError::NoHealthyInstance });
+                return Err(if failed_once {
+                    ProxyError::UpstreamFailed
+                } else {
+                    ProxyError::NoHealthyInstance
+                });
             };
             tried.insert(index);
             let body = match body.take() {
@@ -137,22 +182,33 @@ impl Gateway {
             };
             let instance = &service.instances[index];
             let state = &service.states[index];
-            let uri: Uri = format!("{}{path_and_query}", instance.base_uri).parse().map_err(|_| ProxyError::BadPath)?;
+            let uri: Uri = format!("{}{path_and_query}", instance.base_uri)
+                .parse()
+                .map_err(|_| ProxyError::BadPath)?;
             let mut request = Request::new(body);
             *request.method_mut() = head.method.clone();
             *request.uri_mut() = uri;
             *request.version_mut() = Version::HTTP_11;
             // Keep a copy only when another attempt is possible.
-            *request.headers_mut() =
-                if service.instances.len() > 1 { head.headers.clone() } else { std::mem::take(&mut head.headers) };
+            *request.headers_mut() = if service.instances.len() > 1 {
+                head.headers.clone()
+            } else {
+                std::mem::take(&mut head.headers)
+            };
             let _in_flight = state.start_request();
-            match tokio::time::timeout(service.response_timeout, service.client.http.request(request)).await {
+            match tokio::time::timeout(
+                service.response_timeout,
+                service.client.http.request(request),
+            )
+            .await
+            {
                 Ok(Ok(response)) => {
                     state.record_success();
                     return Ok(response);
                 }
                 Ok(Err(e)) => {
-                    if find_body_error(&e).is_some_and(|b| matches!(b, BodyError::TooLarge { .. })) {
+                    if find_body_error(&e).is_some_and(|b| matches!(b, BodyError::TooLarge { .. }))
+                    {
                         return Err(ProxyError::BodyTooLarge);
                     }
                     if state.record_failure(passive) {
@@ -180,11 +236,20 @@ impl Gateway {
 /// The request's host as sent (`Host`, or the h2 `:authority`); the table
 /// lookup ignores the port and ASCII case itself.
 fn request_host<'a>(headers: &'a http::HeaderMap, uri: &'a Uri) -> Option<&'a str> {
-    headers.get(header::HOST).and_then(|v| v.to_str().ok()).or_else(|| uri.authority().map(|a| a.as_str()))
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
 }
 
 fn content_length(request: &Request<Incoming>) -> Option<u64> {
-    request.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 fn find_body_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a BodyError> {

@@ -44,7 +44,11 @@ pub struct TableStore {
 impl TableStore {
     /// Loads the table at `path` and starts serving it. Must run inside a
     /// tokio runtime (health probes are spawned).
-    pub fn open(path: &Path, registries: Registries, stats: Arc<Stats>) -> Result<Arc<Self>, LoadError> {
+    pub fn open(
+        path: &Path,
+        registries: Registries,
+        stats: Arc<Stats>,
+    ) -> Result<Arc<Self>, LoadError> {
         let table = LoadedTable::load(path, &registries)?;
         let store = Arc::new(Self {
             current: ArcSwap::from_pointee(table),
@@ -85,7 +89,10 @@ impl TableStore {
     }
 
     fn try_reload(&self, force: bool) -> Result<Reloaded, LoadError> {
-        let bytes = TableBytes::map(&self.path).map_err(|source| LoadError::Read { path: self.path.clone(), source })?;
+        let bytes = TableBytes::map(&self.path).map_err(|source| LoadError::Read {
+            path: self.path.clone(),
+            source,
+        })?;
         if !force {
             let refused = self.last_refused.lock().unwrap_or_else(|e| e.into_inner());
             if *self.current().bytes() == *bytes || refused.as_deref() == Some(&*bytes) {
@@ -96,7 +103,8 @@ impl TableStore {
         let table = match LoadedTable::from_bytes(bytes, &self.registries) {
             Ok(table) => Arc::new(table),
             Err(e) => {
-                *self.last_refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(copy_if_refused);
+                *self.last_refused.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(copy_if_refused);
                 return Err(e);
             }
         };
@@ -138,23 +146,27 @@ impl DirWatcher {
         debounce: Duration,
         on_change: impl Fn() + Send + 'static,
     ) -> Result<Self, notify::Error> {
-        let names: Vec<OsString> = files.iter().filter_map(|f| f.file_name().map(|n| n.to_owned())).collect();
+        let names: Vec<OsString> = files
+            .iter()
+            .filter_map(|f| f.file_name().map(|n| n.to_owned()))
+            .collect();
         let (tx, mut rx) = mpsc::unbounded_channel::<()>();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let Ok(event) = event else { return };
-            if event.kind.is_access() {
-                return;
-            }
-            let relevant = event.paths.iter().any(|p| {
-                p.file_name().is_some_and(|n| {
-                    // `..data` and friends: a Kubernetes ConfigMap swap.
-                    names.iter().any(|name| name == n) || n.to_string_lossy().starts_with("..")
-                })
-            });
-            if relevant {
-                let _ = tx.send(());
-            }
-        })?;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let Ok(event) = event else { return };
+                if event.kind.is_access() {
+                    return;
+                }
+                let relevant = event.paths.iter().any(|p| {
+                    p.file_name().is_some_and(|n| {
+                        // `..data` and friends: a Kubernetes ConfigMap swap.
+                        names.iter().any(|name| name == n) || n.to_string_lossy().starts_with("..")
+                    })
+                });
+                if relevant {
+                    let _ = tx.send(());
+                }
+            })?;
         let mut dirs: Vec<PathBuf> = files.iter().map(|f| watch_dir(f)).collect();
         dirs.sort();
         dirs.dedup();
@@ -173,7 +185,10 @@ impl DirWatcher {
                 on_change();
             }
         });
-        Ok(Self { _watcher: watcher, task })
+        Ok(Self {
+            _watcher: watcher,
+            task,
+        })
     }
 }
 

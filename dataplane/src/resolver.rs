@@ -35,7 +35,8 @@ impl DnsCache {
 
     /// The table decides the TTL; a reload may change it.
     pub fn set_ttl(&self, ttl: Duration) {
-        self.ttl_ms.store(ttl.as_millis().max(1) as u64, Ordering::Relaxed);
+        self.ttl_ms
+            .store(ttl.as_millis().max(1) as u64, Ordering::Relaxed);
     }
 
     pub fn ttl(&self) -> Duration {
@@ -45,7 +46,11 @@ impl DnsCache {
     /// The addresses of `host`: an IP literal as is, a cached answer even if
     /// stale (the refresher is on it), or a lookup now for a name never seen.
     pub async fn resolve(&self, host: &str) -> io::Result<Arc<[IpAddr]>> {
-        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
             return Ok(Arc::from([ip]));
         }
         if let Some(entry) = self.read().get(host) {
@@ -56,24 +61,42 @@ impl DnsCache {
 
     /// Looks `host` up now and caches the answer.
     pub async fn refresh(&self, host: &str) -> io::Result<Arc<[IpAddr]>> {
-        let addrs: Vec<IpAddr> = tokio::net::lookup_host((host, 0)).await?.map(|sa| sa.ip()).collect();
+        let addrs: Vec<IpAddr> = tokio::net::lookup_host((host, 0))
+            .await?
+            .map(|sa| sa.ip())
+            .collect();
         if addrs.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{host}: no addresses")));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{host}: no addresses"),
+            ));
         }
         let addrs: Arc<[IpAddr]> = addrs.into();
-        let entry = Entry { addrs: addrs.clone(), resolved_ms: now_ms() };
-        self.entries.write().unwrap_or_else(|e| e.into_inner()).insert(host.to_owned(), entry);
+        let entry = Entry {
+            addrs: addrs.clone(),
+            resolved_ms: now_ms(),
+        };
+        self.entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(host.to_owned(), entry);
         Ok(addrs)
     }
 
     /// Keeps only `hosts` (the current table's) and resolves the new ones in
     /// the background.
     pub fn retain_and_warm(self: &Arc<Self>, hosts: impl IntoIterator<Item = String>) {
-        let hosts: Vec<String> = hosts.into_iter().filter(|h| h.parse::<IpAddr>().is_err()).collect();
+        let hosts: Vec<String> = hosts
+            .into_iter()
+            .filter(|h| h.parse::<IpAddr>().is_err())
+            .collect();
         let fresh: Vec<String> = {
             let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
             entries.retain(|name, _| hosts.contains(name));
-            hosts.into_iter().filter(|h| !entries.contains_key(h)).collect()
+            hosts
+                .into_iter()
+                .filter(|h| !entries.contains_key(h))
+                .collect()
         };
         for host in fresh {
             let cache = self.clone();
@@ -117,7 +140,10 @@ mod tests {
     #[tokio::test]
     async fn literals_bypass_and_names_are_cached() {
         let cache = DnsCache::new(Duration::from_secs(300));
-        assert_eq!(&*cache.resolve("127.0.0.1").await.unwrap(), &["127.0.0.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            &*cache.resolve("127.0.0.1").await.unwrap(),
+            &["127.0.0.1".parse::<IpAddr>().unwrap()]
+        );
         let first = cache.resolve("localhost").await.unwrap();
         assert!(!first.is_empty());
         assert!(cache.read().contains_key("localhost"));

@@ -39,7 +39,10 @@ pub enum StartError {
     #[error("loading the route table: {0}")]
     Table(#[from] LoadError),
     #[error("binding {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
     #[error("watching files: {0}")]
@@ -152,16 +155,29 @@ impl Server {
         tracing::info!(table = %config.table.display(), generation = store.current().generation, "route table loaded");
 
         let reload_store = store.clone();
-        let mut watchers = vec![DirWatcher::spawn(std::slice::from_ref(&config.table), config.reload_debounce, move || {
-            let _ = reload_store.reload(false);
-        })?];
+        let mut watchers = vec![DirWatcher::spawn(
+            std::slice::from_ref(&config.table),
+            config.reload_debounce,
+            move || {
+                let _ = reload_store.reload(false);
+            },
+        )?];
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let gateway = Arc::new(Gateway { store: store.clone(), stats: stats.clone() });
-        let slots = Arc::new(ConnectionSlots { stats: stats.clone(), freed: Notify::new() });
+        let gateway = Arc::new(Gateway {
+            store: store.clone(),
+            stats: stats.clone(),
+        });
+        let slots = Arc::new(ConnectionSlots {
+            stats: stats.clone(),
+            freed: Notify::new(),
+        });
 
         let listener = bind(config.listen).await?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let mut listeners = vec![tokio::spawn(accept_loop(
             listener,
             gateway.clone(),
@@ -177,7 +193,10 @@ impl Server {
             let cert = ReloadingCert::load(&tls_listen.cert, &tls_listen.key)?;
             let acceptor = TlsAcceptor::from(tls::server_config(cert.clone())?);
             let listener = bind(tls_listen.addr).await?;
-            tls_addr = Some(listener.local_addr().map_err(|source| StartError::Bind { addr: tls_listen.addr, source })?);
+            tls_addr = Some(listener.local_addr().map_err(|source| StartError::Bind {
+                addr: tls_listen.addr,
+                source,
+            })?);
             listeners.push(tokio::spawn(accept_loop(
                 listener,
                 gateway.clone(),
@@ -187,15 +206,24 @@ impl Server {
                 config.drain_timeout,
             )));
             let reloading = cert.clone();
-            watchers.push(DirWatcher::spawn(&[tls_listen.cert.clone(), tls_listen.key.clone()], config.reload_debounce, move || {
-                reload_cert(&reloading)
-            })?);
+            watchers.push(DirWatcher::spawn(
+                &[tls_listen.cert.clone(), tls_listen.key.clone()],
+                config.reload_debounce,
+                move || reload_cert(&reloading),
+            )?);
             certs = Some(cert);
         }
 
         let admin = bind(config.admin_listen).await?;
-        let admin_addr = admin.local_addr().map_err(|source| StartError::Bind { addr: config.admin_listen, source })?;
-        listeners.push(tokio::spawn(admin_loop(admin, store.clone(), shutdown_rx.clone())));
+        let admin_addr = admin.local_addr().map_err(|source| StartError::Bind {
+            addr: config.admin_listen,
+            source,
+        })?;
+        listeners.push(tokio::spawn(admin_loop(
+            admin,
+            store.clone(),
+            shutdown_rx.clone(),
+        )));
         background.push(tokio::spawn(sighup_loop(store.clone(), certs)));
 
         tracing::info!(%local_addr, %admin_addr, ?tls_addr, "dataplane listening");
@@ -214,9 +242,15 @@ impl Server {
 }
 
 async fn start_demo_backends(config: &Config) -> Result<(Vec<DemoBackend>, Overrides), StartError> {
-    let bytes = TableBytes::map(&config.table)
-        .map_err(|source| StartError::Table(LoadError::Read { path: config.table.clone(), source }))?;
-    let spec = routetable::Table::from_bytes(&bytes).map_err(|e| StartError::Table(e.into()))?.to_spec();
+    let bytes = TableBytes::map(&config.table).map_err(|source| {
+        StartError::Table(LoadError::Read {
+            path: config.table.clone(),
+            source,
+        })
+    })?;
+    let spec = routetable::Table::from_bytes(&bytes)
+        .map_err(|e| StartError::Table(e.into()))?
+        .to_spec();
     let (backends, overrides) = demo::start_all(&spec).await.map_err(StartError::Demo)?;
     for backend in &backends {
         tracing::info!(service = %backend.service, instance = %backend.instance, addr = %backend.addr, "demo backend");
@@ -227,18 +261,24 @@ async fn start_demo_backends(config: &Config) -> Result<(Vec<DemoBackend>, Overr
 fn reload_cert(cert: &ReloadingCert) {
     match cert.reload() {
         Ok(()) => tracing::info!(cert = %cert.cert_path.display(), "TLS certificate reloaded"),
-        Err(e) => tracing::error!(error = %e, "refused the new TLS certificate; the previous one keeps serving"),
+        Err(e) => {
+            tracing::error!(error = %e, "refused the new TLS certificate; the previous one keeps serving")
+        }
     }
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
 }
 
 #[cfg(unix)]
 async fn sighup_loop(store: Arc<TableStore>, certs: Option<Arc<ReloadingCert>>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else { return };
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        return;
+    };
     while hangups.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading");
         let _ = store.reload(true);
@@ -281,7 +321,10 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let slot = Slot(slots.clone(), ConnectionGuard::new(gateway.stats.clone()));
         let limits = gateway.store.current().limits.clone();
-        let peer = Peer { ip: peer_addr.ip(), tls: tls.is_some() };
+        let peer = Peer {
+            ip: peer_addr.ip(),
+            tls: tls.is_some(),
+        };
         let builder = connection_builder(&limits);
         let gateway = gateway.clone();
         let service = service_fn(move |request| {
@@ -290,16 +333,23 @@ async fn accept_loop(
         });
         match &tls {
             None => {
-                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
                 spawn_connection(graceful.watch(connection), slot);
             }
             Some(acceptor) => {
                 // The handshake counts against the header timeout too.
-                let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream));
+                let handshake =
+                    tokio::time::timeout(limits.header_timeout, acceptor.accept(stream));
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let Ok(Ok(stream)) = handshake.await else { return };
-                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                    let Ok(Ok(stream)) = handshake.await else {
+                        return;
+                    };
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
                     serve(watcher.watch(connection), slot).await;
                 });
             }
@@ -330,7 +380,9 @@ fn connection_builder(limits: &crate::table::Limits) -> auto::Builder<TokioExecu
 
 fn spawn_connection<F>(connection: F, slot: Slot)
 where
-    F: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + Send + 'static,
+    F: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+        + 'static,
 {
     tokio::spawn(serve(connection, slot));
 }
@@ -346,7 +398,11 @@ where
 }
 
 /// The admin listener: HTTP/1.1, a handful of endpoints.
-async fn admin_loop(listener: TcpListener, store: Arc<TableStore>, mut shutdown: watch::Receiver<bool>) {
+async fn admin_loop(
+    listener: TcpListener,
+    store: Arc<TableStore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let stream = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
@@ -360,10 +416,15 @@ async fn admin_loop(listener: TcpListener, store: Arc<TableStore>, mut shutdown:
     }
 }
 
-async fn serve_admin_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S, store: Arc<TableStore>) {
+async fn serve_admin_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    store: Arc<TableStore>,
+) {
     let service = service_fn(move |request| {
         let response = serve_admin(&store, &request);
         async move { Ok::<_, Infallible>(response) }
     });
-    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }

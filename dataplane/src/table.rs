@@ -36,7 +36,10 @@ self_cell::self_cell!(
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid table: {0}")]
     Invalid(#[from] TableError),
     #[error("service {service}: upstream TLS: {source}")]
@@ -142,7 +145,10 @@ fn or_default(value: u64, default: u64) -> u64 {
 impl LoadedTable {
     /// Maps and prepares the table at `path`.
     pub fn load(path: &Path, registries: &Registries) -> Result<Self, LoadError> {
-        let bytes = TableBytes::map(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        let bytes = TableBytes::map(path).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::from_bytes(bytes, registries)
     }
 
@@ -158,7 +164,11 @@ impl LoadedTable {
         self.view.borrow_owner()
     }
 
-    fn prepare(view: MappedView, spec: TableSpec, registries: &Registries) -> Result<Self, LoadError> {
+    fn prepare(
+        view: MappedView,
+        spec: TableSpec,
+        registries: &Registries,
+    ) -> Result<Self, LoadError> {
         let g = &spec.gateway;
         let limits = Limits {
             max_connections: or_default(u64::from(g.max_connections), 10_000) as usize,
@@ -178,7 +188,10 @@ impl LoadedTable {
             .map(|cidr| parse_cidr(cidr).ok_or_else(|| LoadError::TrustedProxy(cidr.clone())))
             .collect::<Result<_, _>>()?;
 
-        let mut instance_registry = registries.instances.lock().unwrap_or_else(|e| e.into_inner());
+        let mut instance_registry = registries
+            .instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let mut kept_instances = HashMap::new();
         let mut services = Vec::with_capacity(spec.services.len());
         for s in &spec.services {
@@ -189,10 +202,18 @@ impl LoadedTable {
                 key_file: t.key_file.clone().map(Into::into),
                 server_name: t.server_name.clone(),
             });
-            let tls_error = |source| LoadError::UpstreamTls { service: s.name.clone(), source };
-            let client = registries.clients.for_traffic(limits.pool, connect_timeout, tls.as_ref()).map_err(tls_error)?;
-            let probe_client =
-                registries.clients.for_probes(limits.pool, connect_timeout, tls.as_ref()).map_err(tls_error)?;
+            let tls_error = |source| LoadError::UpstreamTls {
+                service: s.name.clone(),
+                source,
+            };
+            let client = registries
+                .clients
+                .for_traffic(limits.pool, connect_timeout, tls.as_ref())
+                .map_err(tls_error)?;
+            let probe_client = registries
+                .clients
+                .for_probes(limits.pool, connect_timeout, tls.as_ref())
+                .map_err(tls_error)?;
             let addresses = registries.overrides.get(&s.name).unwrap_or(&s.instances);
             let mut instances = Vec::with_capacity(addresses.len());
             let mut states = Vec::with_capacity(addresses.len());
@@ -203,8 +224,16 @@ impl LoadedTable {
                     _ => Arc::new(InstanceState::default()),
                 };
                 kept_instances.insert(key, (s.health.clone(), state.clone()));
-                let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-                instances.push(Instance { host: host.clone(), port: *port, base_uri: format!("{}://{authority}", client.scheme) });
+                let authority = if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                };
+                instances.push(Instance {
+                    host: host.clone(),
+                    port: *port,
+                    base_uri: format!("{}://{authority}", client.scheme),
+                });
                 states.push(state);
             }
             services.push(Service {
@@ -221,7 +250,10 @@ impl LoadedTable {
                 health: s.health.clone(),
                 connect_timeout,
                 response_timeout: Duration::from_millis(or_default(s.timeouts.response_ms, 30_000)),
-                websocket_idle: Duration::from_millis(or_default(s.timeouts.websocket_idle_ms, 300_000)),
+                websocket_idle: Duration::from_millis(or_default(
+                    s.timeouts.websocket_idle_ms,
+                    300_000,
+                )),
             });
         }
         // Instances no longer in the table lose their state.
@@ -246,7 +278,12 @@ impl LoadedTable {
             .chains
             .iter()
             .map(|c| {
-                PreparedChain::new(c.middlewares.iter().filter_map(|&i| prepared.get(i as usize).cloned().flatten()).collect())
+                PreparedChain::new(
+                    c.middlewares
+                        .iter()
+                        .filter_map(|&i| prepared.get(i as usize).cloned().flatten())
+                        .collect(),
+                )
             })
             .collect();
         let routes = spec
@@ -255,14 +292,21 @@ impl LoadedTable {
             .map(|r| Route {
                 name: r.name.clone(),
                 service: r.service as usize,
-                chain: r.chain.and_then(|c| chains.get(c as usize).cloned()).unwrap_or_default(),
+                chain: r
+                    .chain
+                    .and_then(|c| chains.get(c as usize).cloned())
+                    .unwrap_or_default(),
                 websocket: r.websocket,
             })
             .collect();
         Ok(Self {
             view,
             generation: spec.generation,
-            source_sha256: spec.source_sha256.iter().map(|b| format!("{b:02x}")).collect(),
+            source_sha256: spec
+                .source_sha256
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
             services,
             routes,
             limits,
@@ -279,7 +323,9 @@ impl LoadedTable {
 
     /// Every distinct upstream host name, for the DNS cache.
     pub fn hosts(&self) -> impl Iterator<Item = String> + '_ {
-        self.services.iter().flat_map(|s| s.instances.iter().map(|i| i.host.clone()))
+        self.services
+            .iter()
+            .flat_map(|s| s.instances.iter().map(|i| i.host.clone()))
     }
 
     /// Each service's instances and their health, for `/health`.
@@ -292,7 +338,10 @@ impl LoadedTable {
                     .instances
                     .iter()
                     .zip(&s.states)
-                    .map(|(i, state)| InstanceReport { instance: format!("{}:{}", i.host, i.port), health: state.health() })
+                    .map(|(i, state)| InstanceReport {
+                        instance: format!("{}:{}", i.host, i.port),
+                        health: state.health(),
+                    })
                     .collect(),
             })
             .collect()
@@ -316,10 +365,14 @@ pub struct InstanceReport {
 impl ServiceHealth {
     /// Whether any instance can take traffic.
     pub fn available(&self) -> bool {
-        self.instances.iter().any(|i| i.health.up && !i.health.ejected)
+        self.instances
+            .iter()
+            .any(|i| i.health.up && !i.health.ejected)
     }
 }
 
 fn parse_cidr(s: &str) -> Option<IpNet> {
-    s.parse::<IpNet>().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+    s.parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
 }

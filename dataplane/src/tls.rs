@@ -30,7 +30,10 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 fn pem_error(path: &Path, e: impl std::fmt::Display) -> TlsError {
-    TlsError::Pem { path: path.to_owned(), message: e.to_string() }
+    TlsError::Pem {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
@@ -39,7 +42,9 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pem_error(path, e))?;
     if certs.is_empty() {
-        return Err(TlsError::NoCertificate { path: path.to_owned() });
+        return Err(TlsError::NoCertificate {
+            path: path.to_owned(),
+        });
     }
     Ok(certs)
 }
@@ -76,7 +81,8 @@ impl ReloadingCert {
 
     /// Re-reads the files; on error the current certificate stays.
     pub fn reload(&self) -> Result<(), TlsError> {
-        self.current.store(load_certified_key(&self.cert_path, &self.key_path)?);
+        self.current
+            .store(load_certified_key(&self.cert_path, &self.key_path)?);
         Ok(())
     }
 }
@@ -126,7 +132,9 @@ pub fn upstream_tls(settings: &UpstreamTlsSettings) -> Result<UpstreamTls, TlsEr
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots);
     let mut config = match (&settings.cert_file, &settings.key_file) {
-        (Some(cert), Some(key)) => builder.with_client_auth_cert(read_certs(cert)?, read_key(key)?)?,
+        (Some(cert), Some(key)) => {
+            builder.with_client_auth_cert(read_certs(cert)?, read_key(key)?)?
+        }
         _ => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -135,5 +143,8 @@ pub fn upstream_tls(settings: &UpstreamTlsSettings) -> Result<UpstreamTls, TlsEr
         .as_deref()
         .map(|n| ServerName::try_from(n.to_owned()).map_err(|_| TlsError::ServerName(n.to_owned())))
         .transpose()?;
-    Ok(UpstreamTls { config: Arc::new(config), server_name })
+    Ok(UpstreamTls {
+        config: Arc::new(config),
+        server_name,
+    })
 }

@@ -33,11 +33,20 @@ pub enum ConnectError {
     #[error("resolving {host}: {source}")]
     Resolve { host: String, source: io::Error },
     #[error("connecting to {authority}: {source}")]
-    Connect { authority: String, source: io::Error },
+    Connect {
+        authority: String,
+        source: io::Error,
+    },
     #[error("connecting to {authority}: timed out after {timeout:?}")]
-    Timeout { authority: String, timeout: Duration },
+    Timeout {
+        authority: String,
+        timeout: Duration,
+    },
     #[error("TLS handshake with {authority}: {source}")]
-    Tls { authority: String, source: io::Error },
+    Tls {
+        authority: String,
+        source: io::Error,
+    },
 }
 
 /// Caps on open upstream connections: `max_total` in all, `max_per_host`
@@ -66,8 +75,16 @@ impl ConnectionLimits {
                 .clone()
         };
         // Never closed, so acquiring cannot fail.
-        let host = host.acquire_owned().await.expect("semaphore is never closed");
-        let total = self.total.clone().acquire_owned().await.expect("semaphore is never closed");
+        let host = host
+            .acquire_owned()
+            .await
+            .expect("semaphore is never closed");
+        let total = self
+            .total
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore is never closed");
         [host, total]
     }
 }
@@ -105,13 +122,21 @@ macro_rules! delegate_io {
 }
 
 impl AsyncRead for UpstreamStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         delegate_io!(self, io => io.poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for UpstreamStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         delegate_io!(self, io => io.poll_write(cx, buf))
     }
 
@@ -151,7 +176,9 @@ pub struct UpstreamConnector {
 impl UpstreamConnector {
     async fn connect(self, uri: Uri) -> Result<TokioIo<UpstreamStream>, ConnectError> {
         let host = uri.host().ok_or(ConnectError::NoHost)?.to_owned();
-        let port = uri.port_u16().unwrap_or(if self.tls.is_some() { 443 } else { 80 });
+        let port = uri
+            .port_u16()
+            .unwrap_or(if self.tls.is_some() { 443 } else { 80 });
         let authority = format!("{host}:{port}");
         // Waiting for a permit is back-pressure, not a failure of the
         // instance: it is not bounded by the connect timeout.
@@ -165,7 +192,10 @@ impl UpstreamConnector {
                 .dns
                 .resolve(&host)
                 .await
-                .map_err(|source| ConnectError::Resolve { host: host.clone(), source })?;
+                .map_err(|source| ConnectError::Resolve {
+                    host: host.clone(),
+                    source,
+                })?;
             let mut last = io::Error::new(io::ErrorKind::NotFound, "no addresses");
             for ip in addrs.iter() {
                 match TcpStream::connect((*ip, port)).await {
@@ -176,17 +206,37 @@ impl UpstreamConnector {
                     Err(e) => last = e,
                 }
             }
-            Err(ConnectError::Connect { authority: authority.clone(), source: last })
+            Err(ConnectError::Connect {
+                authority: authority.clone(),
+                source: last,
+            })
         };
-        let io = tokio::time::timeout(timeout, attempt)
-            .await
-            .map_err(|_| ConnectError::Timeout { authority: authority.clone(), timeout })??;
-        Ok(TokioIo::new(UpstreamStream { io, _permits: permits }))
+        let io =
+            tokio::time::timeout(timeout, attempt)
+                .await
+                .map_err(|_| ConnectError::Timeout {
+                    authority: authority.clone(),
+                    timeout,
+                })??;
+        Ok(TokioIo::new(UpstreamStream {
+            io,
+            _permits: permits,
+        }))
     }
 
-    async fn wrap(&self, tcp: TcpStream, host: &str, authority: &str) -> Result<StreamKind, ConnectError> {
-        let Some(tls) = &self.tls else { return Ok(StreamKind::Plain(tcp)) };
-        let tls_error = |source| ConnectError::Tls { authority: authority.to_owned(), source };
+    async fn wrap(
+        &self,
+        tcp: TcpStream,
+        host: &str,
+        authority: &str,
+    ) -> Result<StreamKind, ConnectError> {
+        let Some(tls) = &self.tls else {
+            return Ok(StreamKind::Plain(tcp));
+        };
+        let tls_error = |source| ConnectError::Tls {
+            authority: authority.to_owned(),
+            source,
+        };
         let name = match &tls.server_name {
             Some(name) => name.clone(),
             None => ServerName::try_from(host.to_owned())
@@ -249,7 +299,11 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(dns: Arc<DnsCache>) -> Self {
-        Self { dns, limits: Mutex::new(None), clients: Mutex::new(HashMap::new()) }
+        Self {
+            dns,
+            limits: Mutex::new(None),
+            clients: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn dns(&self) -> &Arc<DnsCache> {
@@ -290,7 +344,12 @@ impl Clients {
             tls: tls.cloned(),
             limited,
         };
-        if let Some(client) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(client) = self
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return Ok(client.clone());
         }
         let limits = limited.then(|| self.limits(pool));
@@ -302,12 +361,22 @@ impl Clients {
         };
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_millis(pool.idle_timeout_ms))
-            .pool_max_idle_per_host(if limited { pool.max_per_host as usize } else { 0 })
+            .pool_max_idle_per_host(if limited {
+                pool.max_per_host as usize
+            } else {
+                0
+            })
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(connector);
-        let client = UpstreamClient { http, scheme: if tls.is_some() { "https" } else { "http" } };
-        self.clients.lock().unwrap_or_else(|e| e.into_inner()).insert(key, client.clone());
+        let client = UpstreamClient {
+            http,
+            scheme: if tls.is_some() { "https" } else { "http" },
+        };
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, client.clone());
         Ok(client)
     }
 
@@ -316,11 +385,15 @@ impl Clients {
     fn limits(&self, pool: PoolSettings) -> Arc<ConnectionLimits> {
         let mut current = self.limits.lock().unwrap_or_else(|e| e.into_inner());
         match &*current {
-            Some((settings, limits)) if settings.max_total == pool.max_total && settings.max_per_host == pool.max_per_host => {
+            Some((settings, limits))
+                if settings.max_total == pool.max_total
+                    && settings.max_per_host == pool.max_per_host =>
+            {
                 limits.clone()
             }
             _ => {
-                let limits = ConnectionLimits::new(pool.max_total as usize, pool.max_per_host as usize);
+                let limits =
+                    ConnectionLimits::new(pool.max_total as usize, pool.max_per_host as usize);
                 *current = Some((pool, limits.clone()));
                 limits
             }

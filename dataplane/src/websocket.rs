@@ -42,8 +42,14 @@ pub async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, idle: Duration) {
         }
     };
     let last_activity = Arc::new(AtomicU64::new(now_ms()));
-    let mut client = Activity { io: TokioIo::new(client), last: last_activity.clone() };
-    let mut upstream = Activity { io: TokioIo::new(upstream), last: last_activity.clone() };
+    let mut client = Activity {
+        io: TokioIo::new(client),
+        last: last_activity.clone(),
+    };
+    let mut upstream = Activity {
+        io: TokioIo::new(upstream),
+        last: last_activity.clone(),
+    };
     let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);
     tokio::pin!(copy);
     let idle_ms = idle.as_millis().max(1) as u64;
@@ -74,7 +80,11 @@ struct Activity<T> {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Activity<T> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let poll = Pin::new(&mut this.io).poll_read(cx, buf);
@@ -86,7 +96,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Activity<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Activity<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
     }
 
