@@ -10,6 +10,12 @@
 //! `topology.rs`; YAML spelling in the templates. Gateway-only middlewares
 //! (JWT, cache, ...) never reach Traefik: only those an edge route or the
 //! dashboard names are emitted.
+//!
+//! Both providers carry the same routes on purpose: `dynamic.yml` works for
+//! a Traefik outside compose, the labels for one that only watches docker.
+//! With both enabled (the generated `traefik.yml`), each route exists as
+//! `NAME@file` and `NAME@docker` with the same rule, priority, middlewares
+//! and servers, so whichever Traefik picks, the request is treated the same.
 
 use std::collections::BTreeMap;
 
