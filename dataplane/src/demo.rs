@@ -1,7 +1,8 @@
 //! Demo backends (`--demo-backends`): an in-process stub for every instance
 //! of every service in the table, on a free loopback port, each answering
 //! any request with JSON `{service, instance, method, path, headers}` and
-//! echoing WebSocket messages, so the whole platform routes on one machine.
+//! echoing WebSocket messages (the text `close` makes the stub close the
+//! WebSocket itself), so the whole platform routes on one machine.
 //! The tests use the same stubs as real upstreams. They are not a mock of
 //! the gateway: they are real HTTP servers.
 
@@ -109,7 +110,10 @@ fn answer(service: &str, instance: &str, mut request: Request<Incoming>) -> Resp
                     WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None)
                         .await;
                 while let Some(Ok(message)) = ws.next().await {
-                    if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err()
+                    if message.to_text().is_ok_and(|t| t == "close") {
+                        let _ = ws.close(None).await;
+                    } else if (message.is_text() || message.is_binary())
+                        && ws.send(message).await.is_err()
                     {
                         break;
                     }

@@ -57,7 +57,11 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 pub fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     let certs = read_certs(cert)?;
     let key = provider().key_provider.load_private_key(read_key(key)?)?;
-    Ok(Arc::new(CertifiedKey::new(certs, key)))
+    let certified = CertifiedKey::new(certs, key);
+    // Mid-rotation the two files can disagree; refuse rather than serve a
+    // certificate the key cannot prove.
+    certified.keys_match()?;
+    Ok(Arc::new(certified))
 }
 
 /// The serving certificate, replaceable while connections are being
