@@ -2,7 +2,7 @@
 //! of every service in the table, on a free loopback port, each answering
 //! any request with JSON `{service, instance, method, path, headers}` and
 //! echoing WebSocket messages (the text `close` makes the stub close the
-//! WebSocket itself), so the whole platform routes on one machine.
+//! WebSocket itself; `?delay_ms=N` delays the answer), so the whole platform routes on one machine.
 //! The tests use the same stubs as real upstreams. They are not a mock of
 //! the gateway: they are real HTTP servers.
 
@@ -10,6 +10,7 @@ use crate::body::GatewayBody;
 use crate::table::Overrides;
 use futures_util::{SinkExt, StreamExt};
 use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -68,7 +69,12 @@ impl DemoBackend {
                 connections.spawn(async move {
                     let svc = service_fn(move |req| {
                         let identity = identity.clone();
-                        async move { Ok::<_, Infallible>(answer(&identity.0, &identity.1, req)) }
+                        async move {
+                            if let Some(delay) = requested_delay(&req) {
+                                tokio::time::sleep(delay).await;
+                            }
+                            Ok::<_, Infallible>(answer(&identity.0, &identity.1, req).await)
+                        }
                     });
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(stream), svc)
@@ -99,7 +105,20 @@ impl DemoBackend {
     }
 }
 
-fn answer(service: &str, instance: &str, mut request: Request<Incoming>) -> Response<GatewayBody> {
+/// `?delay_ms=N` makes the stub wait before answering (a slow upstream).
+fn requested_delay(request: &Request<Incoming>) -> Option<std::time::Duration> {
+    let query = request.uri().query()?;
+    let ms = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("delay_ms="))?;
+    ms.parse().ok().map(std::time::Duration::from_millis)
+}
+
+async fn answer(
+    service: &str,
+    instance: &str,
+    mut request: Request<Incoming>,
+) -> Response<GatewayBody> {
     if crate::websocket::is_handshake(request.headers()) {
         if let Some(key) = request.headers().get(header::SEC_WEBSOCKET_KEY) {
             let accept = derive_accept_key(key.as_bytes());
@@ -130,17 +149,24 @@ fn answer(service: &str, instance: &str, mut request: Request<Incoming>) -> Resp
             return response;
         }
     }
-    let headers: BTreeMap<&str, &str> = request
-        .headers()
+    let (head, body) = request.into_parts();
+    // Read the whole body, as a real service would, and say how long it was.
+    let body_bytes = match body.collect().await {
+        Ok(body) => body.to_bytes().len(),
+        Err(_) => return crate::errors::json_error(StatusCode::BAD_REQUEST, "body", ""),
+    };
+    let headers: BTreeMap<&str, &str> = head
+        .headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("<binary>")))
         .collect();
     let body = serde_json::json!({
         "service": service,
         "instance": instance,
-        "method": request.method().as_str(),
-        "path": request.uri().path_and_query().map_or("/", |p| p.as_str()),
+        "method": head.method.as_str(),
+        "path": head.uri.path_and_query().map_or("/", |p| p.as_str()),
         "headers": headers,
+        "body_bytes": body_bytes,
     });
     let mut response = Response::new(GatewayBody::full(body.to_string()));
     response.headers_mut().insert(

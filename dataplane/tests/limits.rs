@@ -23,17 +23,11 @@ async fn gateway(
     dataplane::demo::DemoBackend,
     tempfile::TempDir,
 ) {
-    let auth = stub("auth", "auth-service-1").await;
     let mut spec = single_service_spec("auth", "/v1/auth/", 1, 1);
     spec.gateway.header_timeout_ms = header_timeout_ms;
     spec.gateway.max_body_bytes = 64 * 1024;
     spec.gateway.max_header_bytes = 16 * 1024;
-    let (dir, table) = table_dir(&spec);
-    let mut config = test_config(&table);
-    config
-        .upstreams
-        .insert("auth".into(), vec![("127.0.0.1".into(), auth.addr.port())]);
-    (start(config).await, auth, dir)
+    gateway_with_stub(&spec, "auth", "auth-service-1").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,24 +18,15 @@ async fn gateway_with_chat(
     dataplane::demo::DemoBackend,
     tempfile::TempDir,
 ) {
-    let chat = stub("chat", "chat-service-1").await;
     let mut spec = single_service_spec("chat", "/v1/chat/", 1, 1);
     spec.services[0].timeouts.websocket_idle_ms = idle_ms;
-    spec.routes.insert(
-        0,
-        RouteSpec {
-            path: PathMatch::Exact("/v1/chat/ws".into()),
-            websocket: true,
-            name: "chat-ws".into(),
-            ..route("chat-ws", "/", 0)
-        },
-    );
-    let (dir, table) = table_dir(&spec);
-    let mut config = test_config(&table);
-    config
-        .upstreams
-        .insert("chat".into(), vec![("127.0.0.1".into(), chat.addr.port())]);
-    (start(config).await, chat, dir)
+    let ws_route = RouteSpec {
+        path: PathMatch::Exact("/v1/chat/ws".into()),
+        websocket: true,
+        ..route("chat-ws", "/", 0)
+    };
+    spec.routes.insert(0, ws_route);
+    gateway_with_stub(&spec, "chat", "chat-service-1").await
 }
 
 async fn connect(gateway: &dataplane::ServerHandle) -> WebSocketStream<TcpStream> {

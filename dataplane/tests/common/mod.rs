@@ -326,6 +326,23 @@ pub async fn restart(addr: SocketAddr, service: &str, instance: &str) -> DemoBac
     panic!("could not rebind {addr}");
 }
 
+/// A gateway serving `spec`, whose service 0 is `service` answered by one
+/// stub. Returns the gateway, the stub and the table's directory guard.
+pub async fn gateway_with_stub(
+    spec: &TableSpec,
+    service: &str,
+    instance: &str,
+) -> (ServerHandle, DemoBackend, tempfile::TempDir) {
+    let backend = stub(service, instance).await;
+    let (dir, table) = table_dir(spec);
+    let mut config = test_config(&table);
+    config.upstreams.insert(
+        service.into(),
+        vec![("127.0.0.1".into(), backend.addr.port())],
+    );
+    (start(config).await, backend, dir)
+}
+
 pub type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
 
 pub fn client() -> HttpClient {
