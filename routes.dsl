@@ -8,10 +8,11 @@
 platform dating {
   domain "dating.serge.cc"
   network dating-net
-  subnet 172.20.0.0/16
-  # Traefik reaches the gateway from the edge network; its X-Forwarded-For
-  # entries are trusted, nobody else's.
-  trusted_proxies [172.20.0.0/16]
+  subnet 172.20.0.0/16  # internal: the gateway, the services, the databases
+  edge_subnet 172.21.0.0/16  # edge: Traefik and the gateway
+  # Traefik reaches the gateway over the edge network: its X-Forwarded-For
+  # entries are believed, nobody else's.
+  trusted_proxies [172.21.0.0/16]
 }
 
 # ---------------------------------------------------------------- edge ----
@@ -29,7 +30,9 @@ resolver letsencrypt {
   email "admin@dating.serge.cc"
   storage "/letsencrypt/acme.json"
   challenge tls
-  domain "dating.serge.cc" ["*.dating.serge.cc"]
+  # ACME issues a wildcard (*.dating.serge.cc) only through the DNS
+  # challenge; with the TLS challenge the certificate names its hosts.
+  domain "dating.serge.cc" ["traefik.dating.serge.cc"]
 }
 
 dashboard {

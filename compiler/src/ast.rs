@@ -58,6 +58,7 @@ pub struct PlatformDecl {
     pub domain: S<String>,
     pub network: S<String>,
     pub subnet: S<String>,
+    pub edge_subnet: Option<S<String>>,
     pub trusted_proxies: Vec<S<String>>,
 }
 
@@ -75,6 +76,7 @@ pub struct ResolverDecl {
     pub email: S<String>,
     pub storage: S<String>,
     pub challenge: S<String>,
+    pub dns_provider: Option<S<String>>,
     pub domains: Vec<(S<String>, Vec<S<String>>)>,
 }
 
@@ -483,7 +485,7 @@ impl Lower<'_> {
     }
 
     fn platform(&mut self, block: &Block) -> PlatformDecl {
-        const KEYS: &[&str] = &["domain", "network", "subnet", "trusted_proxies"];
+        const KEYS: &[&str] = &["domain", "network", "subnet", "edge_subnet", "trusted_proxies"];
         let mut decl = PlatformDecl { head: block.head_span(), name: self.block_name(block), ..Default::default() };
         let mut seen = Seen::default();
         let mut domain = None;
@@ -498,6 +500,7 @@ impl Lower<'_> {
                 "domain" => domain = self.hostname(st),
                 "network" => network = self.ident(st),
                 "subnet" => subnet = self.cidr(st),
+                "edge_subnet" => decl.edge_subnet = self.cidr(st),
                 "trusted_proxies" => decl.trusted_proxies = self.list(st, Self::cidr_value),
                 _ => self.unknown_key(&st.key, "platform", KEYS),
             }
@@ -539,7 +542,7 @@ impl Lower<'_> {
         const KEYS: &[&str] = &["email", "storage", "challenge", "domain"];
         let name = self.block_name(block);
         let mut seen = Seen::default();
-        let (mut email, mut storage, mut challenge) = (None, None, None);
+        let (mut email, mut storage, mut challenge, mut dns_provider) = (None, None, None, None);
         let mut domains = Vec::new();
         for node in &block.body {
             let Some(st) = self.statement_only(node, "resolver", KEYS) else { continue };
@@ -549,18 +552,16 @@ impl Lower<'_> {
             match st.key.text.as_str() {
                 "email" => email = self.string(st),
                 "storage" => storage = self.string(st),
-                "challenge" => {
-                    challenge = self.ident(st);
-                    if let Some(c) = &challenge {
-                        if c.value != "tls" {
-                            self.push(
-                                Diagnostic::error("invalid-value", c.span, format!("unsupported ACME challenge `{}`", c.value))
-                                    .label("not supported")
-                                    .help("only the TLS-ALPN challenge is supported: `challenge tls`"),
-                            );
-                        }
+                "challenge" => match st.values.as_slice() {
+                    [kind] if kind.kind == ValueKind::Ident && matches!(kind.raw.as_str(), "tls" | "http") => {
+                        challenge = Some(S::new(kind.raw.clone(), kind.span));
                     }
-                }
+                    [kind, provider] if kind.kind == ValueKind::Ident && kind.raw == "dns" => {
+                        challenge = Some(S::new(kind.raw.clone(), kind.span));
+                        dns_provider = self.ident_value(provider);
+                    }
+                    _ => self.push(arity(st, "`tls`, `http` or `dns PROVIDER` (e.g. `challenge dns cloudflare`)")),
+                },
                 "domain" => {
                     if let Some(d) = self.domain_with_sans(st) {
                         domains.push(d);
@@ -579,6 +580,7 @@ impl Lower<'_> {
             email: self.required(email, block, "email", "email \"admin@example.com\""),
             storage: self.required(storage, block, "storage", "storage \"/letsencrypt/acme.json\""),
             challenge: challenge.unwrap_or_else(|| S::new("tls".into(), block.head_span())),
+            dns_provider,
             domains,
         }
     }

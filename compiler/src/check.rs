@@ -23,6 +23,8 @@ pub fn check(program: &Program, diags: &mut Vec<Diagnostic>) {
     cx.required_blocks();
     cx.duplicates();
     cx.entrypoints();
+    cx.platform();
+    cx.resolvers();
     cx.references();
     cx.middleware_placement();
     cx.middleware_settings();
@@ -192,6 +194,40 @@ impl<'p> Checker<'p, '_> {
                                 .help("redirect straight to the entrypoint that serves"),
                         );
                     }
+                }
+            }
+        }
+    }
+
+    fn platform(&mut self) {
+        let Some(p) = &self.program.platform else { return };
+        if let Some(edge) = &p.edge_subnet {
+            if cidrs_overlap(&edge.value, &p.subnet.value) {
+                self.push(
+                    Diagnostic::error("subnet-overlap", edge.span, "the edge and internal subnets overlap")
+                        .label("edge network")
+                        .with_secondary(p.subnet.span, "internal network")
+                        .help("Docker cannot create two networks with overlapping subnets; pick disjoint ranges"),
+                );
+            }
+        }
+    }
+
+    /// Let's Encrypt issues wildcard certificates only through the DNS-01
+    /// challenge; with TLS-ALPN or HTTP the request fails at run time.
+    fn resolvers(&mut self) {
+        for r in &self.program.resolvers {
+            if r.challenge.value == "dns" {
+                continue;
+            }
+            for (main, sans) in &r.domains {
+                if let Some(wild) = std::iter::once(main).chain(sans).find(|d| d.value.starts_with("*.")) {
+                    self.push(
+                        Diagnostic::error("wildcard-needs-dns", wild.span, format!("wildcard `{}` cannot be issued with the {} challenge", wild.value, r.challenge.value))
+                            .label("wildcard")
+                            .with_secondary(r.challenge.span, "challenge")
+                            .help("ACME issues wildcards only via DNS-01: use `challenge dns PROVIDER`, or list the host names"),
+                    );
                 }
             }
         }
@@ -583,5 +619,23 @@ pub fn kind_of(config: &MiddlewareDeclConfig) -> MiddlewareKind {
         MiddlewareDeclConfig::Cache(_) => MiddlewareKind::Cache,
         MiddlewareDeclConfig::AccessLog { .. } => MiddlewareKind::AccessLog,
         MiddlewareDeclConfig::Errors { .. } => MiddlewareKind::Errors,
+    }
+}
+
+/// Whether two valid IPv4 CIDRs share an address.
+fn cidrs_overlap(a: &str, b: &str) -> bool {
+    let parse = |c: &str| -> Option<(u32, u32)> {
+        let (ip, bits) = c.split_once('/')?;
+        let ip = u32::from(ip.parse::<std::net::Ipv4Addr>().ok()?);
+        let bits: u32 = bits.parse().ok()?;
+        let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+        Some((ip & mask, mask))
+    };
+    match (parse(a), parse(b)) {
+        (Some((na, ma)), Some((nb, mb))) => {
+            let common = ma & mb;
+            na & common == nb & common
+        }
+        _ => false,
     }
 }

@@ -16,7 +16,7 @@ pub const MAX_WIDTH: usize = 100;
 const INDENT: &str = "  ";
 
 /// Format `source`, or return the syntax error that prevents it.
-pub fn format(source: &str) -> Result<String, crate::diagnostic::Diagnostic> {
+pub fn format(source: &str) -> Result<String, Box<crate::diagnostic::Diagnostic>> {
     let file = syntax::parse(source)?;
     let mut out = String::with_capacity(source.len());
     body(&mut out, &file.items, 0);

@@ -43,7 +43,7 @@ pub fn compile(source: &str, file_name: &str) -> Result<Compiled, Diagnostics> {
     let program = match syntax::parse(source) {
         Ok(file) => ast::lower(&file, &mut diagnostics.items),
         Err(error) => {
-            diagnostics.items.push(error);
+            diagnostics.items.push(*error);
             return Err(diagnostics);
         }
     };

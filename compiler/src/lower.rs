@@ -98,6 +98,7 @@ pub fn lower(program: &Program, file: &str, sha256: &str) -> Model {
             domain: platform.domain.value.clone(),
             network: platform.network.value.clone(),
             subnet: platform.subnet.value.clone(),
+            edge_subnet: platform.edge_subnet.as_ref().map(|s| s.value.clone()),
             trusted_proxies,
         },
         entrypoints: program
@@ -118,6 +119,7 @@ pub fn lower(program: &Program, file: &str, sha256: &str) -> Model {
                 email: r.email.value.clone(),
                 storage: r.storage.value.clone(),
                 challenge: r.challenge.value.clone(),
+                dns_provider: r.dns_provider.as_ref().map(|p| p.value.clone()),
                 domains: r
                     .domains
                     .iter()

@@ -152,7 +152,7 @@ fn run(command: Command, color: bool) -> anyhow::Result<ExitCode> {
                 Ok(f) => f,
                 Err(d) => {
                     let mut diagnostics = routec::diagnostic::Diagnostics::new(display_name(&file), source.as_str());
-                    diagnostics.items.push(d);
+                    diagnostics.items.push(*d);
                     eprint!("{}", diagnostics.render(color));
                     return Ok(ExitCode::from(1));
                 }

@@ -52,6 +52,9 @@ pub struct Platform {
     pub network: String,
     /// The internal network's subnet, e.g. `172.20.0.0/16`.
     pub subnet: String,
+    /// The edge network's subnet (Traefik and the gateway), if pinned; the
+    /// gateway trusts `X-Forwarded-For` from Traefik only when it is.
+    pub edge_subnet: Option<String>,
     /// Peers whose `X-Forwarded-For` the gateway believes (CIDRs).
     pub trusted_proxies: Vec<String>,
 }
@@ -72,8 +75,10 @@ pub struct Resolver {
     pub name: String,
     pub email: String,
     pub storage: String,
-    /// Always `tls` (the TLS-ALPN-01 challenge) in this version.
+    /// `tls` (TLS-ALPN-01), `http` (HTTP-01) or `dns` (DNS-01).
     pub challenge: String,
+    /// The DNS provider (a Traefik/lego provider name) for `dns`.
+    pub dns_provider: Option<String>,
     pub domains: Vec<CertDomain>,
 }
 

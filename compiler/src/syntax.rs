@@ -135,14 +135,14 @@ impl ValueKind {
 
 /// Parse `source` into its syntax tree, or the one syntax error that stops
 /// the parser (a PEG parser cannot resynchronise reliably).
-pub fn parse(source: &str) -> Result<File, Diagnostic> {
-    let mut pairs = DslParser::parse(Rule::file, source).map_err(syntax_error)?;
+pub fn parse(source: &str) -> Result<File, Box<Diagnostic>> {
+    let mut pairs = DslParser::parse(Rule::file, source).map_err(|e| Box::new(syntax_error(e)))?;
     let file = pairs.next().expect("the file rule always yields one pair");
     let body = file.into_inner().next().expect("file = SOI ~ body ~ EOI");
     Ok(File { items: body_nodes(body)? })
 }
 
-fn body_nodes(body: Pair<'_, Rule>) -> Result<Vec<Node>, Diagnostic> {
+fn body_nodes(body: Pair<'_, Rule>) -> Result<Vec<Node>, Box<Diagnostic>> {
     body.into_inner()
         .filter(|p| p.as_rule() != Rule::EOI)
         .map(|pair| match pair.as_rule() {
@@ -166,7 +166,7 @@ fn trailing_comment(pair: Pair<'_, Rule>) -> String {
     pair.as_str().trim_end().to_string()
 }
 
-fn block(pair: Pair<'_, Rule>) -> Result<Block, Diagnostic> {
+fn block(pair: Pair<'_, Rule>) -> Result<Block, Box<Diagnostic>> {
     let span = Span::from_pest(pair.as_span());
     let mut kind = None;
     let mut name = None;
@@ -186,7 +186,7 @@ fn block(pair: Pair<'_, Rule>) -> Result<Block, Diagnostic> {
     Ok(Block { kind: kind.expect("block starts with a key"), name, body, comment, span })
 }
 
-fn statement(pair: Pair<'_, Rule>) -> Result<Statement, Diagnostic> {
+fn statement(pair: Pair<'_, Rule>) -> Result<Statement, Box<Diagnostic>> {
     let mut inner = pair.clone().into_inner();
     let key = word(inner.next().expect("statement starts with a key"));
     let mut values = Vec::new();
@@ -203,7 +203,7 @@ fn statement(pair: Pair<'_, Rule>) -> Result<Statement, Diagnostic> {
     Ok(Statement { span: Span::new(key.span.start, end), key, values, comment })
 }
 
-fn value(pair: Pair<'_, Rule>) -> Result<Value, Diagnostic> {
+fn value(pair: Pair<'_, Rule>) -> Result<Value, Box<Diagnostic>> {
     let span = Span::from_pest(pair.as_span());
     let raw = pair.as_str().to_string();
     let kind = match pair.as_rule() {
@@ -222,7 +222,7 @@ fn value(pair: Pair<'_, Rule>) -> Result<Value, Diagnostic> {
     Ok(Value { kind, raw, span })
 }
 
-fn unescape(text: &str, span: Span) -> Result<String, Diagnostic> {
+fn unescape(text: &str, span: Span) -> Result<String, Box<Diagnostic>> {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.char_indices();
     while let Some((i, c)) = chars.next() {
@@ -239,9 +239,9 @@ fn unescape(text: &str, span: Span) -> Result<String, Diagnostic> {
                 // +1: the opening quote precedes `text` in the source.
                 let start = span.start + 1 + i;
                 let end = start + 1 + other.map_or(0, |(_, c)| c.len_utf8());
-                return Err(Diagnostic::error("invalid-escape", Span::new(start, end), "invalid escape in string")
+                return Err(Box::new(Diagnostic::error("invalid-escape", Span::new(start, end), "invalid escape in string")
                     .label("unknown escape")
-                    .help(r#"the escapes are \" \\ \n and \t"#));
+                    .help(r#"the escapes are \" \\ \n and \t"#)));
             }
         }
     }

@@ -132,3 +132,7 @@ case!(cache_before_auth, with(
 case!(several_errors_in_one_run, replacing("  port 9000\n  prefix \"/v1/orders/\"\n", "  port 0\n  prefix \"v1/orders\"\n  balance round_robbin\n"));
 case!(unused_middleware_warning, with("headers unused-headers {\n  nosniff true\n}\n"));
 case!(alert_threshold_of_wrong_kind, with("alert latency {\n  quantile 0.99\n  threshold 5%\n  for 5m\n}\n"));
+case!(wildcard_needs_the_dns_challenge, with(
+    "resolver le {\n  email \"ops@example.com\"\n  storage \"/le/acme.json\"\n  challenge tls\n  domain \"example.com\" [\"*.example.com\"]\n}\n"
+));
+case!(edge_and_internal_subnets_overlap, replacing("  subnet 10.10.0.0/16\n", "  subnet 10.10.0.0/16\n  edge_subnet 10.10.128.0/17\n"));

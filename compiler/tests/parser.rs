@@ -16,6 +16,7 @@ fn platform_and_entrypoints() {
     assert_eq!(m.platform.domain, "kitchen.example");
     assert_eq!(m.platform.network, "kitchen-net");
     assert_eq!(m.platform.subnet, "10.20.0.0/16");
+    assert_eq!(m.platform.edge_subnet.as_deref(), Some("10.30.0.0/16"));
     assert_eq!(m.platform.trusted_proxies, vec!["10.20.0.0/16", "192.168.0.0/24"]);
     assert_eq!(m.entrypoints.len(), 2);
     assert_eq!((m.entrypoints[0].port, m.entrypoints[0].redirect_to.as_deref()), (80, Some("websecure")));
@@ -26,7 +27,8 @@ fn platform_and_entrypoints() {
 fn resolver_and_dashboard() {
     let m = model();
     let r = &m.resolvers[0];
-    assert_eq!((r.email.as_str(), r.storage.as_str(), r.challenge.as_str()), ("ops@kitchen.example", "/acme/acme.json", "tls"));
+    assert_eq!((r.email.as_str(), r.storage.as_str(), r.challenge.as_str()), ("ops@kitchen.example", "/acme/acme.json", "dns"));
+    assert_eq!(r.dns_provider.as_deref(), Some("cloudflare"));
     assert_eq!(r.domains[0], CertDomain { main: "kitchen.example".into(), sans: vec!["*.kitchen.example".into(), "kitchen.example".into()] });
     assert_eq!(r.domains[1].sans, Vec::<String>::new());
     let d = m.dashboard.unwrap();

@@ -138,7 +138,7 @@ impl ComposeView {
                     key: EDGE,
                     name: edge_network,
                     internal: false,
-                    subnet: None,
+                    subnet: model.platform.edge_subnet.clone(),
                 },
                 ComposeNetwork {
                     key: INTERNAL,

@@ -10,10 +10,9 @@ pub mod compose;
 pub mod prometheus;
 pub mod render;
 pub mod rules;
+pub mod table;
 pub mod topology;
 pub mod traefik;
-
-pub mod table;
 
 use crate::model::Model;
 
@@ -35,10 +34,23 @@ pub enum EmitError {
     Other { output: String, message: String },
 }
 
-/// Every output for `model`, sorted by path.
+/// Every output for `model`, sorted by path, as a first build would write
+/// them (no previous outputs).
 pub fn emit_all(model: &Model) -> Result<Vec<Output>, EmitError> {
+    emit_all_with_previous(model, &|_| None)
+}
+
+/// Every output for `model`, sorted by path. `previous` returns the bytes
+/// an output path currently holds, if any: `routes.bin` keeps its
+/// generation number when its content is unchanged, so rebuilding an
+/// unchanged file is byte-for-byte identical.
+pub fn emit_all_with_previous(
+    model: &Model,
+    previous: &dyn Fn(&str) -> Option<Vec<u8>>,
+) -> Result<Vec<Output>, EmitError> {
     let mut outputs = Vec::new();
     outputs.push(model_json(model)?);
+    outputs.push(table::emit(model, previous("routes.bin").as_deref())?);
     let renderer = render::Renderer::new()?;
     outputs.extend(traefik::emit(model, &renderer)?);
     outputs.push(compose::emit(model, &renderer)?);

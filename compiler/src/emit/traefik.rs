@@ -73,6 +73,10 @@ struct StaticResolver {
     storage: String,
     /// The ACME challenge's key in Traefik's config, e.g. `tlsChallenge`.
     challenge_key: String,
+    /// For `dnsChallenge`: the provider.
+    dns_provider: Option<String>,
+    /// For `httpChallenge`: the entrypoint that serves port 80.
+    http_entrypoint: Option<String>,
 }
 
 impl StaticView {
@@ -99,6 +103,10 @@ impl StaticView {
                 email: r.email.clone(),
                 storage: r.storage.clone(),
                 challenge_key: format!("{}Challenge", r.challenge),
+                dns_provider: r.dns_provider.clone(),
+                http_entrypoint: (r.challenge == "http")
+                    .then(|| model.entrypoints.iter().find(|e| e.port == 80).map(|e| e.name.clone()))
+                    .flatten(),
             })
             .collect();
         Self {
