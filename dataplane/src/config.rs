@@ -46,6 +46,10 @@ pub struct Cli {
     /// Start stub services for every service in the table and route to them.
     #[arg(long)]
     pub demo_backends: bool,
+    /// Do not serve: ask a running gateway's admin listener at ADDR whether
+    /// it is ready (exit 0) or not (exit 1). For container healthchecks.
+    #[arg(long, value_name = "ADDR", exclusive = true)]
+    pub check_ready: Option<SocketAddr>,
 }
 
 /// The TOML file: the flags' names in snake case, plus a few tunables.

@@ -1,6 +1,7 @@
 //! The `dataplane` binary: flags and config file to [`Config`], logging,
 //! start the server, and wait for SIGTERM/SIGINT to shut down gracefully
-//! (exit 0 once drained). Everything else lives in the library.
+//! (exit 0 once drained); `--check-ready` is the container healthcheck.
+//! Everything else lives in the library.
 
 use anyhow::Context;
 use clap::Parser;
@@ -13,7 +14,11 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let config = Config::from_cli(Cli::parse())?;
+    let cli = Cli::parse();
+    if let Some(admin) = cli.check_ready {
+        std::process::exit(if check_ready(admin).await { 0 } else { 1 });
+    }
+    let config = Config::from_cli(cli)?;
     let server = Server::start(config)
         .await
         .context("starting the data plane")?;
@@ -38,4 +43,20 @@ async fn wait_for_shutdown_signal() -> anyhow::Result<()> {
         .await
         .context("waiting for Ctrl-C")?;
     Ok(())
+}
+
+/// `GET http://ADDR/ready` answered 200 within two seconds.
+async fn check_ready(admin: std::net::SocketAddr) -> bool {
+    let probe = async {
+        let tcp = tokio::net::TcpStream::connect(admin).await.ok()?;
+        let io = hyper_util::rt::TokioIo::new(tcp);
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.ok()?;
+        tokio::spawn(connection);
+        let request = http::Request::get("/ready")
+            .header(http::header::HOST, admin.to_string())
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .ok()?;
+        Some(sender.send_request(request).await.ok()?.status() == http::StatusCode::OK)
+    };
+    matches!(tokio::time::timeout(std::time::Duration::from_secs(2), probe).await, Ok(Some(true)))
 }

@@ -13,11 +13,9 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use routec::model::{self, Model};
+use routec::model::Model;
 use routetable::{
-    Balance, CacheConfig, ChainSpec, CorsConfig, GatewaySpec, HeadersConfig, HealthCheckSpec,
-    JwtConfig, KeySource, MiddlewareConfig, MiddlewareSpec, PathMatch, PoolSpec, RateKey,
-    RateLimitConfig, RoleRule, RouteSpec, ServiceSpec, TableSpec, TimeoutsSpec, UpstreamTlsSpec,
+    Balance, GatewaySpec, PathMatch, PoolSpec, RouteSpec, ServiceSpec, TableSpec, TimeoutsSpec,
 };
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,188 +31,11 @@ pub fn platform_model() -> Model {
     }
 }
 
-/// The model's gateway part as a table spec (what `routec build` writes to
-/// routes.bin): services, gateway middlewares, chains and routes by index.
+/// The model's gateway table, as `routec build` writes it to routes.bin.
 pub fn spec_from_model(model: &Model, generation: u64) -> TableSpec {
-    let services: Vec<ServiceSpec> = model.services.iter().map(service_spec).collect();
-    let middlewares: Vec<MiddlewareSpec> = model
-        .middlewares
-        .iter()
-        .filter_map(|m| {
-            Some(MiddlewareSpec {
-                name: m.name.clone(),
-                config: middleware_config(&m.config)?,
-            })
-        })
-        .collect();
-    let mw_index = |name: &str| {
-        middlewares
-            .iter()
-            .position(|m| m.name == name)
-            .map(|i| i as u32)
-    };
-    let chains: Vec<ChainSpec> = model
-        .chains
-        .iter()
-        .map(|c| ChainSpec {
-            name: c.name.clone(),
-            middlewares: c.middlewares.iter().filter_map(|m| mw_index(m)).collect(),
-        })
-        .collect();
-    let routes = model
-        .gateway_routes
-        .iter()
-        .map(|r| RouteSpec {
-            name: r.name.clone(),
-            host: r.host.clone(),
-            path: match &r.path {
-                model::PathMatch::Exact(p) => PathMatch::Exact(p.clone()),
-                model::PathMatch::Prefix(p) => PathMatch::Prefix(p.clone()),
-            },
-            methods: r.methods.clone(),
-            priority: r.priority,
-            service: model
-                .services
-                .iter()
-                .position(|s| s.name == r.service)
-                .expect("route's service exists") as u32,
-            chain: r
-                .chain
-                .as_ref()
-                .and_then(|c| chains.iter().position(|x| &x.name == c))
-                .map(|i| i as u32),
-            websocket: r.websocket,
-        })
-        .collect();
-    let g = &model.gateway;
-    TableSpec {
-        generation,
-        source_sha256: [7; 32],
-        gateway: GatewaySpec {
-            max_connections: g.max_connections,
-            max_header_bytes: g.max_header_bytes,
-            max_body_bytes: g.max_body_bytes,
-            header_timeout_ms: g.header_timeout_ms,
-            dns_ttl_ms: g.dns_ttl_ms,
-            pool: PoolSpec {
-                max_total: g.pool.max_total,
-                max_per_host: g.pool.max_per_host,
-                idle_timeout_ms: g.pool.idle_timeout_ms,
-            },
-            trusted_proxies: g.trusted_proxies.clone(),
-        },
-        services,
-        middlewares,
-        chains,
-        routes,
-    }
-}
-
-fn service_spec(s: &model::Service) -> ServiceSpec {
-    ServiceSpec {
-        name: s.name.clone(),
-        instances: s
-            .instances
-            .iter()
-            .map(|i| (i.host.clone(), i.port))
-            .collect(),
-        balance: match s.balance {
-            model::Balance::RoundRobin => Balance::RoundRobin,
-            model::Balance::LeastRequests => Balance::LeastRequests,
-            model::Balance::Random => Balance::Random,
-        },
-        health: s.health.as_ref().map(|h| HealthCheckSpec {
-            path: h.path.clone(),
-            interval_ms: h.interval_ms,
-            timeout_ms: h.timeout_ms,
-            healthy_threshold: h.healthy_threshold,
-            unhealthy_threshold: h.unhealthy_threshold,
-        }),
-        timeouts: TimeoutsSpec {
-            connect_ms: s.timeouts.connect_ms,
-            response_ms: s.timeouts.response_ms,
-            websocket_idle_ms: s.timeouts.websocket_idle_ms,
-        },
-        upstream_tls: s.upstream_tls.as_ref().map(|t| UpstreamTlsSpec {
-            ca_file: t.ca_file.clone(),
-            cert_file: t.cert_file.clone(),
-            key_file: t.key_file.clone(),
-            server_name: t.server_name.clone(),
-        }),
-    }
-}
-
-fn middleware_config(c: &model::MiddlewareConfig) -> Option<MiddlewareConfig> {
-    use model::MiddlewareConfig as M;
-    Some(match c {
-        M::StripPrefix { prefixes } => MiddlewareConfig::StripPrefix {
-            prefixes: prefixes.clone(),
-        },
-        M::AddPrefix { prefix } => MiddlewareConfig::AddPrefix {
-            prefix: prefix.clone(),
-        },
-        M::Headers(h) => MiddlewareConfig::Headers(HeadersConfig {
-            hsts_max_age_s: h.hsts_max_age_s,
-            hsts_include_subdomains: h.hsts_include_subdomains,
-            hsts_preload: h.hsts_preload,
-            content_type_nosniff: h.content_type_nosniff,
-            frame_options: h.frame_options.clone(),
-            referrer_policy: h.referrer_policy.clone(),
-            content_security_policy: h.content_security_policy.clone(),
-            set_request_headers: h.set_request_headers.clone(),
-            remove_request_headers: h.remove_request_headers.clone(),
-            set_response_headers: h.set_response_headers.clone(),
-            remove_response_headers: h.remove_response_headers.clone(),
-        }),
-        M::Cors(c) => MiddlewareConfig::Cors(CorsConfig {
-            origins: c.origins.clone(),
-            methods: c.methods.clone(),
-            headers: c.headers.clone(),
-            expose: c.expose.clone(),
-            max_age_s: c.max_age_s,
-            credentials: c.credentials,
-        }),
-        M::BasicAuth { .. } => return None,
-        M::Jwt(j) => MiddlewareConfig::Jwt(JwtConfig {
-            algorithms: j.algorithms.clone(),
-            key: match &j.key {
-                model::KeySource::Env(n) => KeySource::Env(n.clone()),
-                model::KeySource::File(n) => KeySource::File(n.clone()),
-            },
-            issuer: j.issuer.clone(),
-            audience: j.audience.clone(),
-            roles_claim: j.roles_claim.clone(),
-            leeway_s: j.leeway_s,
-            public: j.public.clone(),
-            require_roles: j
-                .require_roles
-                .iter()
-                .map(|r| RoleRule {
-                    prefix: r.prefix.clone(),
-                    roles: r.roles.clone(),
-                })
-                .collect(),
-        }),
-        M::RateLimit(r) => MiddlewareConfig::RateLimit(RateLimitConfig {
-            key: match r.key {
-                model::RateKey::ClientIp => RateKey::ClientIp,
-                model::RateKey::User => RateKey::User,
-            },
-            average: r.average,
-            period_ms: r.period_ms,
-            burst: r.burst,
-        }),
-        M::Cache(c) => MiddlewareConfig::Cache(CacheConfig {
-            ttl_ms: c.ttl_ms,
-            methods: c.methods.clone(),
-            max_entries: c.max_entries,
-            max_bytes: c.max_bytes,
-        }),
-        M::AccessLog { audit } => MiddlewareConfig::AccessLog { audit: *audit },
-        M::Errors { format } => MiddlewareConfig::Errors {
-            format: format.clone(),
-        },
-    })
+    let mut spec = routec::emit::table::spec(model).expect("routes.dsl's table emits");
+    spec.generation = generation;
+    spec
 }
 
 /// A small table: one service `name` with `instances`, one prefix route.
