@@ -58,5 +58,8 @@ async fn check_ready(admin: std::net::SocketAddr) -> bool {
             .ok()?;
         Some(sender.send_request(request).await.ok()?.status() == http::StatusCode::OK)
     };
-    matches!(tokio::time::timeout(std::time::Duration::from_secs(2), probe).await, Ok(Some(true)))
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), probe).await,
+        Ok(Some(true))
+    )
 }
