@@ -7,6 +7,7 @@
 //! emitter must be deterministic byte for byte.
 
 pub mod compose;
+pub mod pgbouncer;
 pub mod prometheus;
 pub mod render;
 pub mod rules;
@@ -55,6 +56,7 @@ pub fn emit_all_with_previous(
     outputs.extend(traefik::emit(model, &renderer)?);
     outputs.push(compose::emit(model, &renderer)?);
     outputs.extend(prometheus::emit(model, &renderer)?);
+    outputs.extend(pgbouncer::emit(model, &renderer)?);
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(outputs)
 }

@@ -41,6 +41,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         "prometheus/rules.test.yml.j2",
         include_str!("../../../templates/prometheus/rules.test.yml.j2"),
     ),
+    (
+        "pgbouncer/pgbouncer.ini.j2",
+        include_str!("../../../templates/pgbouncer/pgbouncer.ini.j2"),
+    ),
+    (
+        "pgbouncer/userlist.txt.j2",
+        include_str!("../../../templates/pgbouncer/userlist.txt.j2"),
+    ),
+    (
+        "pgbouncer/entrypoint.sh.j2",
+        include_str!("../../../templates/pgbouncer/entrypoint.sh.j2"),
+    ),
 ];
 
 /// The environment the emitters render with. Built once per `emit_all`.
