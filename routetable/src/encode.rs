@@ -314,7 +314,9 @@ impl Builder {
         let mut buckets = vec![[0u32; 2]; bucket_count];
         let mut entries = Vec::with_capacity(by_key.len() * layout::index::ENTRY_SIZE);
         let mut max_probe = 0;
+        let mut depth_mask = 0u64;
         for (n, (key, lists)) in by_key.iter_mut().enumerate() {
+            depth_mask |= layout::depth_bit(layout::key_depth(key.as_bytes()));
             let hash = layout::key_hash(key.as_bytes());
             let mut slot = hash as usize & mask;
             let mut probes = 1;
@@ -324,7 +326,14 @@ impl Builder {
             }
             buckets[slot] = [hash, to_u32(n + 1)];
             max_probe = max_probe.max(probes);
-            put_ref(&mut entries, self.str_ref(key));
+            // A prefix key is its path minus trailing slashes: point into
+            // the path's bytes rather than storing the key again.
+            let first = &routes[lists[0]
+                .first()
+                .or(lists[1].first())
+                .map_or(0, |&i| i as usize)];
+            let [offset, _] = self.str_ref(first.path.path());
+            put_ref(&mut entries, [offset, to_u32(key.len())]);
             for list in lists.iter_mut() {
                 list.sort_by_key(|&i| {
                     let r = &routes[i as usize];
@@ -339,6 +348,7 @@ impl Builder {
         put_u32(&mut out, to_u32(by_key.len()));
         put_u32(&mut out, max_probe);
         put_u32(&mut out, 0);
+        put_u64(&mut out, depth_mask);
         for [hash, entry] in buckets {
             put_u32(&mut out, hash);
             put_u32(&mut out, entry);

@@ -167,7 +167,9 @@ pub mod index {
     pub const BUCKET_COUNT: usize = 0;
     pub const ENTRY_COUNT: usize = 4;
     pub const MAX_PROBE: usize = 8;
-    pub const HEADER_SIZE: usize = 16;
+    /// u64: bit `min(d, 63)` is set when some key has depth `d`.
+    pub const DEPTH_MASK: usize = 16;
+    pub const HEADER_SIZE: usize = 24;
     /// (key hash u32, entry index + 1 u32; 0 = empty).
     pub const BUCKET_SIZE: usize = 8;
     pub const ENTRY_KEY: usize = 0;
@@ -177,31 +179,54 @@ pub mod index {
     pub const ENTRY_SIZE: usize = 24;
 }
 
-/// FNV-1a, 64-bit: the index's key hash. Chosen because it can be computed
-/// incrementally in one pass over the request path, yielding the hash of
-/// every segment-boundary prefix on the way.
-pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-pub const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-#[inline(always)]
-pub fn fnv_step(h: u64, byte: u8) -> u64 {
-    (h ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
-}
-
-/// The 32 bits of a key's FNV state that the index stores and probes with.
-#[inline(always)]
-pub fn fold_hash(h: u64) -> u32 {
+/// The index's key hash: a multiply-xorshift over the key's 8-byte
+/// little-endian words (the last one zero-padded), seeded with the length,
+/// folded to 32 bits. Word-at-a-time because lookup hashes only the few
+/// prefixes whose depth has keys (see [`depth_bit`]), each in a handful of
+/// multiplications.
+pub fn key_hash(key: &[u8]) -> u32 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mix = |h: u64, w: u64| {
+        let h = (h ^ w).wrapping_mul(K);
+        h ^ (h >> 29)
+    };
+    let mut h = (key.len() as u64).wrapping_mul(K) ^ 0x243f_6a88_85a3_08d3;
+    let mut words = key.chunks_exact(8);
+    for word in words.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        h = mix(h, u64::from_le_bytes(w));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        // Byte by byte: a variable-length copy would call memcpy.
+        let w = rest.iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b));
+        h = mix(h, w);
+    }
     (h ^ (h >> 32)) as u32
 }
 
-pub fn key_hash(key: &[u8]) -> u32 {
-    fold_hash(key.iter().fold(FNV_OFFSET, |h, &b| fnv_step(h, b)))
+/// A key's depth is the number of `/` in it (`""` 0, `/v1` 1, `/v1/a/` 3);
+/// the index header records which depths have keys, so lookup probes only
+/// those prefixes of a path.
+pub fn depth_bit(depth: usize) -> u64 {
+    1 << depth.min(63)
+}
+
+pub fn key_depth(key: &[u8]) -> usize {
+    key.iter().filter(|&&b| b == b'/').count()
 }
 
 /// The index key of a prefix: the prefix without trailing slashes, so `/v1/a/`
 /// and `/v1/a` are the same prefix and `/` is the empty key.
 pub fn prefix_key(prefix: &str) -> &str {
-    prefix.trim_end_matches('/')
+    let bytes = prefix.as_bytes();
+    let mut end = bytes.len();
+    while end > 0 && bytes[end - 1] == b'/' {
+        end -= 1;
+    }
+    // Cutting before an ASCII '/' is always on a character boundary.
+    prefix.get(..end).unwrap_or(prefix)
 }
 
 /// The order in which matching routes win: higher priority, then exact before

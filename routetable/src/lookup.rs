@@ -9,9 +9,9 @@
 //! path already normalized by [`crate::normalize_path`]; it owns neither
 //! normalization nor validation (the index was checked at open).
 
-use crate::layout::{self, fnv_step, fold_hash, read_u32, Precedence, FNV_OFFSET};
+use crate::layout::{self, read_u32, Precedence};
 use crate::normalize::normalize_path;
-use crate::view::{RouteView, TableView};
+use crate::view::{Probe, Record, RouteView, TableView};
 
 /// The route a request reaches.
 #[derive(Debug, Clone, Copy)]
@@ -27,7 +27,9 @@ pub fn host_without_port(host: &str) -> &str {
     let host = if host.starts_with('[') {
         host.find(']').map_or(host, |end| &host[..=end])
     } else {
-        host.split_once(':').map_or(host, |(name, _port)| name)
+        // A byte scan: `split_once(':')` costs a searcher per request.
+        let end = host.bytes().position(|b| b == b':').unwrap_or(host.len());
+        host.get(..end).unwrap_or(host)
     };
     host.strip_suffix('.').unwrap_or(host)
 }
@@ -49,9 +51,9 @@ impl<'a> TableView<'a> {
     /// any.
     ///
     /// Each candidate key is a segment-boundary prefix of `path` (including
-    /// the empty key of the root prefix) or `path` itself; one pass over the
-    /// path computes all their hashes, so the cost grows with the number of
-    /// segments, not the number of routes. Allocates only for a path with an
+    /// the empty key of the root prefix) or `path` itself, probed only if
+    /// some key has its depth; the cost grows with the path, not with the
+    /// number of routes. Allocates only for a path with an
     /// encoded slash, which must reach the same route as its decoded reading
     /// (FORMAT.md, "Encoded slashes") or reaches none.
     pub fn lookup(&self, host: &str, method: &str, path: &str) -> Option<Match<'a>> {
@@ -64,45 +66,47 @@ impl<'a> TableView<'a> {
             let decoded = path.replace("%2F", "/");
             let decoded = normalize_path(&decoded).ok()?;
             let (reading, _) = self.lookup_path(&request, &decoded);
-            if reading.map(|m| m.index) != found.map(|m| m.index) {
+            if reading != found {
                 return None;
             }
         }
-        found
+        // Build the view once, at the end: it copies the whole TableView.
+        found.map(|index| Match {
+            index,
+            route: self.route_at(index),
+        })
     }
 
     /// The lookup proper, and whether the path has any `%` escape.
-    fn lookup_path(&self, request: &Request<'_>, path: &str) -> (Option<Match<'a>>, bool) {
+    fn lookup_path(&self, request: &Request<'_>, path: &str) -> (Option<usize>, bool) {
         let bytes = path.as_bytes();
+        let depths = self.probe.depth_mask;
         let mut best = None;
-        let mut hash = FNV_OFFSET;
+        let mut depth = 0;
         let mut has_escape = false;
         for (i, &byte) in bytes.iter().enumerate() {
             if byte == b'/' {
-                let lists = Lists {
-                    exact: false,
-                    prefix: true,
-                };
-                self.consider(&bytes[..i], fold_hash(hash), lists, request, &mut best);
+                if depths & layout::depth_bit(depth) != 0 {
+                    let lists = Lists {
+                        exact: false,
+                        prefix: true,
+                    };
+                    self.consider(&bytes[..i], lists, request, &mut best);
+                }
+                depth += 1;
             }
             has_escape |= byte == b'%';
-            hash = fnv_step(hash, byte);
         }
-        // A prefix key never ends in '/', so a path that does can only be
-        // an exact key; its parent prefix was probed at the last '/'.
-        let lists = Lists {
-            exact: true,
-            prefix: !path.ends_with('/'),
-        };
-        self.consider(bytes, fold_hash(hash), lists, request, &mut best);
-        let found = best.map(|p: Precedence| {
-            let index = p.index as usize;
-            Match {
-                index,
-                route: self.route_at(index),
-            }
-        });
-        (found, has_escape)
+        if depths & layout::depth_bit(depth) != 0 {
+            // A prefix key never ends in '/', so a path that does can only
+            // be an exact key; its parent prefix was probed at the last '/'.
+            let lists = Lists {
+                exact: true,
+                prefix: !path.ends_with('/'),
+            };
+            self.consider(bytes, lists, request, &mut best);
+        }
+        (best.map(|p: Precedence| p.index as usize), has_escape)
     }
 
     /// Updates `best` with the best route filed under `key` that accepts the
@@ -110,15 +114,14 @@ impl<'a> TableView<'a> {
     fn consider(
         &self,
         key: &[u8],
-        hash: u32,
         lists: Lists,
         request: &Request<'_>,
         best: &mut Option<Precedence>,
     ) {
-        let Some(entry) = self.find_entry(key, hash) else {
+        let Some(entry) = self.find_entry(key, layout::key_hash(key)) else {
             return;
         };
-        let entry_at = self.entries_start() + entry * layout::index::ENTRY_SIZE;
+        let entry_at = self.probe.entries_at + entry * layout::index::ENTRY_SIZE;
         for (wanted, field) in [
             (lists.exact, layout::index::ENTRY_EXACT),
             (lists.prefix, layout::index::ENTRY_PREFIX),
@@ -127,15 +130,20 @@ impl<'a> TableView<'a> {
                 continue;
             }
             let list = self.list(self.index_pair(entry_at + field));
+            let is_prefix = field == layout::index::ENTRY_PREFIX;
             for k in 0..list.count {
-                let route = self.route_at(self.word(list.start + k) as usize);
-                let precedence = route.precedence();
+                // Raw records, not views: a view copies the whole TableView.
+                let index = self.word(list.start + k);
+                let route = self.route_record(index as usize);
+                // Every candidate of a list has this list's key and kind.
+                let priority = route.u32(layout::route::PRIORITY);
+                let precedence = Precedence::new(priority, is_prefix, key.len(), index);
                 // Candidates are sorted best first: once one cannot beat
                 // `best`, none after it can.
                 if best.is_some_and(|b| b <= precedence) {
                     break;
                 }
-                if route_accepts(&route, request) {
+                if self.route_accepts(route, request) {
                     *best = Some(precedence);
                     break;
                 }
@@ -150,41 +158,48 @@ impl<'a> TableView<'a> {
         )
     }
 
-    fn entries_start(&self) -> usize {
-        let bucket_count = read_u32(self.index, layout::index::BUCKET_COUNT).unwrap_or(0) as usize;
-        layout::index::HEADER_SIZE + bucket_count * layout::index::BUCKET_SIZE
-    }
-
     /// The index entry whose key is `key` (`hash` is its folded hash), by
     /// linear probing from `hash`, at most `max_probe` buckets.
     pub(crate) fn find_entry(&self, key: &[u8], hash: u32) -> Option<usize> {
-        let bucket_count = read_u32(self.index, layout::index::BUCKET_COUNT)? as usize;
-        let max_probe = read_u32(self.index, layout::index::MAX_PROBE)? as usize;
-        let mask = bucket_count.checked_sub(1)?;
-        let entries = self.entries_start();
-        let mut slot = hash as usize & mask;
+        let Probe {
+            bucket_mask,
+            max_probe,
+            entries_at,
+            ..
+        } = self.probe;
+        let mut slot = hash as usize & bucket_mask;
         for _ in 0..max_probe {
             let at = layout::index::HEADER_SIZE + slot * layout::index::BUCKET_SIZE;
             let (stored_hash, entry) = self.index_pair(at);
             let entry = entry.checked_sub(1)? as usize;
             if stored_hash == hash {
-                let key_at = entries + entry * layout::index::ENTRY_SIZE + layout::index::ENTRY_KEY;
-                if self.string(self.index_pair(key_at)).as_bytes() == key {
+                let key_at =
+                    entries_at + entry * layout::index::ENTRY_SIZE + layout::index::ENTRY_KEY;
+                if self.string_bytes(self.index_pair(key_at)) == key {
                     return Some(entry);
                 }
             }
-            slot = (slot + 1) & mask;
+            slot = (slot + 1) & bucket_mask;
         }
         None
     }
 }
 
-fn route_accepts(route: &RouteView<'_>, request: &Request<'_>) -> bool {
-    if let Some(host) = route.host() {
-        if !host.eq_ignore_ascii_case(request.host) {
+impl TableView<'_> {
+    fn route_accepts(&self, route: Record<'_>, request: &Request<'_>) -> bool {
+        let host = route.pair(layout::route::HOST);
+        if host.0 != layout::NONE
+            && !self
+                .string_bytes(host)
+                .eq_ignore_ascii_case(request.host.as_bytes())
+        {
             return false;
         }
+        let methods = self.list(route.pair(layout::route::METHODS));
+        methods.count == 0
+            || (0..methods.count).any(|k| {
+                let at = methods.start + 2 * k;
+                self.string_bytes((self.word(at), self.word(at + 1))) == request.method.as_bytes()
+            })
     }
-    let mut methods = route.methods();
-    methods.len() == 0 || methods.any(|m| m == request.method)
 }

@@ -48,6 +48,17 @@ pub struct TableView<'a> {
     pub(crate) chains: &'a [u8],
     pub(crate) routes: &'a [u8],
     pub(crate) index: &'a [u8],
+    /// The index header's numbers, read once at open (validated there).
+    pub(crate) probe: Probe,
+}
+
+/// What `lookup` needs from the index header on every request.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Probe {
+    pub(crate) bucket_mask: usize,
+    pub(crate) max_probe: usize,
+    pub(crate) entries_at: usize,
+    pub(crate) depth_mask: u64,
 }
 
 impl std::fmt::Debug for TableView<'_> {
@@ -164,24 +175,40 @@ fn check_header(bytes: &[u8]) -> Result<TableView<'_>, TableError> {
         chains: sections[Section::Chains as usize],
         routes: sections[Section::Routes as usize],
         index: sections[Section::Index as usize],
+        probe: Probe::read(sections[Section::Index as usize]),
     })
+}
+
+impl Probe {
+    fn read(index: &[u8]) -> Probe {
+        use layout::index as x;
+        let bucket_count = read_u32(index, x::BUCKET_COUNT).unwrap_or(0) as usize;
+        Probe {
+            bucket_mask: bucket_count.saturating_sub(1),
+            max_probe: read_u32(index, x::MAX_PROBE).unwrap_or(0) as usize,
+            entries_at: bucket_count
+                .saturating_mul(x::BUCKET_SIZE)
+                .saturating_add(x::HEADER_SIZE),
+            depth_mask: read_u64(index, x::DEPTH_MASK).unwrap_or(0),
+        }
+    }
 }
 
 /// A record: its bytes and its position in its section (for views' and
 /// errors' sake).
 #[derive(Clone, Copy)]
-struct Record<'a> {
+pub(crate) struct Record<'a> {
     bytes: &'a [u8],
 }
 
 impl<'a> Record<'a> {
-    fn u32(self, at: usize) -> u32 {
+    pub(crate) fn u32(self, at: usize) -> u32 {
         read_u32(self.bytes, at).unwrap_or(0)
     }
     fn u64(self, at: usize) -> u64 {
         read_u64(self.bytes, at).unwrap_or(0)
     }
-    fn pair(self, at: usize) -> (u32, u32) {
+    pub(crate) fn pair(self, at: usize) -> (u32, u32) {
         (self.u32(at), self.u32(at + 4))
     }
 }
@@ -238,6 +265,16 @@ impl<'a> TableView<'a> {
             .checked_add(len as usize)
             .and_then(|end| self.strings.get(start..end))
             .unwrap_or("")
+    }
+
+    /// The bytes of a string reference; empty if it names none.
+    pub(crate) fn string_bytes(&self, (offset, len): (u32, u32)) -> &'a [u8] {
+        let start = offset as usize;
+        let bytes = self.strings.as_bytes();
+        start
+            .checked_add(len as usize)
+            .and_then(|end| bytes.get(start..end))
+            .unwrap_or(&[])
     }
 
     fn opt_string(&self, r: (u32, u32)) -> Option<&'a str> {
@@ -316,6 +353,10 @@ impl<'a> TableView<'a> {
             rec: record(self.chains, layout::chain::SIZE, i),
             index: i,
         }
+    }
+    /// The record of route `i`, for lookup's hot loop (no view built).
+    pub(crate) fn route_record(&self, i: usize) -> Record<'a> {
+        record(self.routes, layout::route::SIZE, i)
     }
     /// The route at `i`, which the caller knows to be in range.
     pub(crate) fn route_at(&self, i: usize) -> RouteView<'a> {
@@ -1227,6 +1268,7 @@ impl<'a> Validator<'a> {
         let bucket_count = head.u32(x::BUCKET_COUNT) as usize;
         let entry_count = head.u32(x::ENTRY_COUNT) as usize;
         let max_probe = head.u32(x::MAX_PROBE) as usize;
+        let depths = head.u64(x::DEPTH_MASK);
         if t.index.len() < x::HEADER_SIZE {
             return Err(at.err(
                 t,
@@ -1254,44 +1296,59 @@ impl<'a> Validator<'a> {
             ));
         }
         let buckets_at = x::HEADER_SIZE;
-        for b in 0..bucket_count {
-            let entry =
-                read_u32(t.index, buckets_at + b * x::BUCKET_SIZE + 4).unwrap_or(0) as usize;
-            if entry > entry_count {
-                return Err(at.field(buckets_at + b * x::BUCKET_SIZE + 4).err(
-                    t,
-                    format!("bucket {b} names entry {entry} of {entry_count}"),
-                ));
-            }
-        }
         let entries_at = buckets_at + bucket_count * x::BUCKET_SIZE;
         let mut seen = vec![false; t.route_count()];
+        let mut previous_key = None;
+        let mut hashes = Vec::with_capacity(entry_count);
         for e in 0..entry_count {
             let rec = record(&t.index[entries_at..], x::ENTRY_SIZE, e);
             let here = at.field(entries_at + e * x::ENTRY_SIZE);
             let key = self.str(rec, here, x::ENTRY_KEY)?;
-            if t.find_entry(key.as_bytes(), layout::key_hash(key.as_bytes())) != Some(e) {
+            let depth = layout::key_depth(key.as_bytes());
+            if depths & layout::depth_bit(depth) == 0 {
                 return Err(here.err(
                     t,
-                    format!("entry {e} (key {key:?}) is not where a lookup of its key lands"),
+                    format!(
+                        "key {key:?} has depth {depth}, missing from the depth mask {depths:#x}"
+                    ),
                 ));
             }
+            // Strictly increasing keys: no key is filed twice.
+            if previous_key.is_some_and(|p: &str| p.as_bytes() >= key.as_bytes()) {
+                return Err(here.err(
+                    t,
+                    format!("entry {e} (key {key:?}) is not after the previous key"),
+                ));
+            }
+            previous_key = Some(key);
+            hashes.push(layout::key_hash(key.as_bytes()));
             for (field, prefix) in [(x::ENTRY_EXACT, false), (x::ENTRY_PREFIX, true)] {
                 let list = self.list(rec, here, field, 1)?;
                 let mut previous = None;
                 for k in 0..list.count {
                     let i = t.word(list.start + k) as usize;
-                    let route = t
-                        .route(i)
-                        .filter(|r| r.is_prefix() == prefix && r.key() == key);
-                    let Some(route) = route.filter(|_| !seen[i]) else {
+                    // Raw record reads: building a RouteView per route would
+                    // copy the whole TableView 10,000 times for 10,000 routes.
+                    let route = t.route_record(i);
+                    let is_prefix =
+                        route.u32(layout::route::FLAGS) & layout::route::FLAG_PREFIX != 0;
+                    let path = t.string(route.pair(layout::route::PATH));
+                    let route_key = if is_prefix {
+                        layout::prefix_key(path)
+                    } else {
+                        path
+                    };
+                    let fits =
+                        i < seen.len() && !seen[i] && is_prefix == prefix && route_key == key;
+                    if !fits {
                         return Err(here.field(field).err(
                             t,
                             format!("candidate {k} (route {i}) is not a distinct route with key {key:?} and this kind"),
                         ));
-                    };
+                    }
                     seen[i] = true;
-                    let precedence = route.precedence();
+                    let priority = route.u32(layout::route::PRIORITY);
+                    let precedence = Precedence::new(priority, is_prefix, key.len(), i as u32);
                     if previous.is_some_and(|p| p >= precedence) {
                         return Err(here.field(field).err(
                             t,
@@ -1305,6 +1362,66 @@ impl<'a> Validator<'a> {
         if let Some(i) = seen.iter().position(|s| !s) {
             return Err(at.err(t, format!("route {i} is in no index entry")));
         }
-        Ok(())
+        self.check_buckets(&hashes, max_probe)
+    }
+
+    /// Every entry sits in exactly one bucket that a lookup of its key
+    /// reaches: the bucket holds the key's hash, lies at most `max_probe - 1`
+    /// slots after the key's home slot, with no empty bucket in between
+    /// (where a lookup would stop). One sequential pass over the buckets,
+    /// starting after an empty one so no run of full buckets wraps around.
+    fn check_buckets(&self, hashes: &[u32], max_probe: usize) -> Result<(), TableError> {
+        use layout::index as x;
+        let t = self.t;
+        let bucket_count = t.probe.bucket_mask + 1;
+        let bucket = |slot: usize| {
+            let at = x::HEADER_SIZE + slot * x::BUCKET_SIZE;
+            (
+                read_u32(t.index, at).unwrap_or(0),
+                read_u32(t.index, at + 4).unwrap_or(0) as usize,
+            )
+        };
+        let first_empty = (0..bucket_count)
+            .find(|&slot| bucket(slot).1 == 0)
+            .unwrap_or(0);
+        let mut placed = vec![false; hashes.len()];
+        let mut run_start = 0;
+        for step in 0..bucket_count {
+            let slot = (first_empty + 1 + step) & t.probe.bucket_mask;
+            let (hash, entry) = bucket(slot);
+            if entry == 0 {
+                run_start = step + 1;
+                continue;
+            }
+            let here = At {
+                section: Section::Index,
+                offset: x::HEADER_SIZE + slot * x::BUCKET_SIZE,
+            };
+            let e = entry - 1;
+            let Some(&want) = hashes.get(e).filter(|_| !placed[e]) else {
+                return Err(here.err(
+                    t,
+                    format!("bucket {slot} names entry {e}, which is out of range or placed twice"),
+                ));
+            };
+            placed[e] = true;
+            let distance = slot.wrapping_sub(want as usize) & t.probe.bucket_mask;
+            if hash != want || distance >= max_probe || distance > step - run_start {
+                return Err(here.err(
+                    t,
+                    format!(
+                        "bucket {slot} (entry {e}) is not where a lookup of the entry's key lands"
+                    ),
+                ));
+            }
+        }
+        match placed.iter().position(|p| !p) {
+            Some(e) => Err(At {
+                section: Section::Index,
+                offset: 0,
+            }
+            .err(t, format!("entry {e} is in no bucket"))),
+            None => Ok(()),
+        }
     }
 }
