@@ -1,32 +1,113 @@
-//! The admin listener (`--admin-listen`): readiness for probes and the
-//! Docker healthcheck. `/metrics`, the `/health` document and the admin API
-//! are issue 4's; they will hang off [`serve_admin`]'s match, reading
-//! [`crate::reload::TableStore`] (health via `LoadedTable::health`) and
-//! [`crate::stats::Stats`].
+//! The admin listener (`--admin-listen`): what it answers, and who may ask.
+//!
+//! - `GET /ready`: readiness (a table is serving), for Traefik, compose and
+//!   `--check-ready`; `GET /live`: liveness (the process answers), for
+//!   container healthchecks that must not depend on the table.
+//! - `GET /metrics` and `GET /health`: the same as on the gateway listener
+//!   ([`crate::observability::serve_builtin`]).
+//! - The admin API, guarded by [`AdminAccess`]: `GET /api/http/routers`,
+//!   `GET /api/http/services`, `GET /api/table` and `POST /api/reload`.
+//!
+//! The documents themselves are rendered by [`crate::observability::api`];
+//! this module only routes, checks access and reloads on request.
 
 use crate::body::GatewayBody;
 use crate::errors::json_error;
-use crate::reload::TableStore;
+use crate::observability::access::AdminAccess;
+use crate::observability::{self, api, json_response};
+use crate::reload::{Reloaded, TableStore};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use serde_json::json;
 
 /// Answers one admin request.
-pub fn serve_admin(store: &TableStore, request: &Request<Incoming>) -> Response<GatewayBody> {
-    match (request.method(), request.uri().path()) {
-        (&Method::GET | &Method::HEAD, "/ready") => {
+pub fn serve_admin(
+    store: &TableStore,
+    access: &AdminAccess,
+    request: &Request<Incoming>,
+) -> Response<GatewayBody> {
+    let method = request.method();
+    let path = request.uri().path();
+    if let Some(response) = observability::serve_builtin(store, method, path) {
+        return response;
+    }
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    match path {
+        "/ready" if read => {
             let table = store.current();
-            let body = serde_json::json!({
-                "status": "ready",
-                "generation": table.generation,
-                "source_sha256": table.source_sha256,
-            });
-            let mut response = Response::new(GatewayBody::full(body.to_string()));
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            response
+            json_response(
+                StatusCode::OK,
+                &json!({
+                    "status": "ready",
+                    "generation": table.generation,
+                    "source_sha256": table.source_sha256,
+                }),
+            )
+        }
+        "/live" if read => json_response(StatusCode::OK, &json!({"status": "alive"})),
+        "/api/http/routers" | "/api/http/services" | "/api/table" | "/api/reload" => {
+            if !access.allows(request.headers()) {
+                let mut response = json_error(StatusCode::UNAUTHORIZED, "unauthorized", "");
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"dataplane-admin\""),
+                );
+                return response;
+            }
+            serve_api(store, method, path)
         }
         _ => json_error(StatusCode::NOT_FOUND, "not found", ""),
+    }
+}
+
+fn serve_api(store: &TableStore, method: &Method, path: &str) -> Response<GatewayBody> {
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    match path {
+        "/api/http/routers" if read => {
+            let table = store.current();
+            json_response(StatusCode::OK, &api::routers(&table, &table.spec()))
+        }
+        "/api/http/services" if read => {
+            let table = store.current();
+            json_response(StatusCode::OK, &api::services(&table, &table.spec()))
+        }
+        "/api/table" if read => json_response(StatusCode::OK, &api::table(store)),
+        "/api/reload" if *method == Method::POST => reload(store),
+        _ => {
+            let mut response = json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed", "");
+            let allow = if path == "/api/reload" {
+                "POST"
+            } else {
+                "GET, HEAD"
+            };
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+            response
+        }
+    }
+}
+
+/// Re-reads the table file now, as SIGHUP does.
+fn reload(store: &TableStore) -> Response<GatewayBody> {
+    tracing::info!("admin API: reloading");
+    match store.reload(true) {
+        Ok(Reloaded::Published { generation }) => json_response(
+            StatusCode::OK,
+            &json!({"result": "published", "generation": generation}),
+        ),
+        Ok(Reloaded::Unchanged) => json_response(
+            StatusCode::OK,
+            &json!({"result": "unchanged", "generation": store.current().generation}),
+        ),
+        // The file is at fault, not the request: 422, with the reason.
+        Err(e) => json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({
+                "result": "refused",
+                "error": e.to_string(),
+                "generation": store.current().generation,
+            }),
+        ),
     }
 }

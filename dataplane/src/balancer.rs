@@ -50,6 +50,9 @@ pub struct InstanceState {
     ejections_in_a_row: AtomicU32,
     ejections_total: AtomicU64,
     in_flight: AtomicU32,
+    /// How long the last active probe took, in microseconds; `u64::MAX`
+    /// before the first. Read by `/health`.
+    probe_latency_us: AtomicU64,
 }
 
 impl Default for InstanceState {
@@ -63,6 +66,7 @@ impl Default for InstanceState {
             ejections_in_a_row: AtomicU32::new(0),
             ejections_total: AtomicU64::new(0),
             in_flight: AtomicU32::new(0),
+            probe_latency_us: AtomicU64::new(u64::MAX),
         }
     }
 }
@@ -74,6 +78,8 @@ pub struct InstanceHealth {
     pub ejected: bool,
     pub ejections_total: u64,
     pub in_flight: u32,
+    /// The last active probe's duration; `None` before the first probe.
+    pub probe_latency_us: Option<u64>,
 }
 
 impl InstanceState {
@@ -88,7 +94,16 @@ impl InstanceState {
             ejected: self.ejected_until_ms.load(Ordering::Relaxed) > now_ms(),
             ejections_total: self.ejections_total.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
+            probe_latency_us: Some(self.probe_latency_us.load(Ordering::Relaxed))
+                .filter(|&us| us != u64::MAX),
         }
+    }
+
+    /// How long an active probe took (answered or not).
+    pub fn record_probe_latency(&self, elapsed: std::time::Duration) {
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX - 1);
+        self.probe_latency_us
+            .store(us.min(u64::MAX - 1), Ordering::Relaxed);
     }
 
     /// An active probe's result. Returns `Some(new verdict)` on a change.

@@ -28,7 +28,7 @@ pub struct Cli {
     /// Plain HTTP (HTTP/1.1 and h2c) listener [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-    /// Admin listener (readiness; later metrics and health) [default: 127.0.0.1:9090].
+    /// Admin listener (readiness, liveness, metrics, health, admin API) [default: 127.0.0.1:9090].
     #[arg(long, value_name = "ADDR")]
     pub admin_listen: Option<SocketAddr>,
     /// TLS listener; needs --tls-cert and --tls-key.
@@ -111,6 +111,9 @@ pub struct Config {
     /// Quiet time after the last file event before reloading.
     pub reload_debounce: Duration,
     pub passive: PassivePolicy,
+    /// The admin API's bearer token (`DATAPLANE_ADMIN_TOKEN`); required
+    /// when the admin listener is not loopback.
+    pub admin_token: Option<String>,
 }
 
 impl Default for Config {
@@ -125,6 +128,7 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(30),
             reload_debounce: Duration::from_millis(100),
             passive: PassivePolicy::default(),
+            admin_token: None,
         }
     }
 }
@@ -157,6 +161,8 @@ impl Config {
             .or(file.admin_listen)
             .unwrap_or(config.admin_listen);
         config.demo_backends = cli.demo_backends || file.demo_backends.unwrap_or(false);
+        // From the environment only: a token in a flag shows in `ps`.
+        config.admin_token = std::env::var(crate::observability::access::ADMIN_TOKEN_ENV).ok();
         if let Some(ms) = file.drain_timeout_ms {
             config.drain_timeout = Duration::from_millis(ms);
         }

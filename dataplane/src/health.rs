@@ -76,7 +76,9 @@ impl Probe {
         let timeout = Duration::from_millis(self.check.timeout_ms.max(1)).min(interval);
         tokio::time::sleep(interval.mul_f64(fastrand::f64())).await;
         loop {
+            let started = std::time::Instant::now();
             let ok = self.probe_once(timeout).await;
+            self.state.record_probe_latency(started.elapsed());
             if let Some(up) = self.state.record_probe(
                 ok,
                 self.check.healthy_threshold,

@@ -5,7 +5,8 @@
 //! chain, forwarding headers, retries, WebSockets) -> [`balancer`] and
 //! [`health`] (which instance) -> [`upstream`] (pooled client, DNS cache in
 //! [`resolver`]). Tables are loaded by [`table`] and published by
-//! [`reload`]. The binary in `main.rs` only parses flags, sets up logging
+//! [`reload`]. What the gateway tells about itself (metrics, `/health`,
+//! the admin API's documents) is [`observability`]'s. The binary in `main.rs` only parses flags, sets up logging
 //! and waits for signals.
 
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod health;
 mod mapping;
 pub mod metric_names;
 pub mod middleware;
+pub mod observability;
 pub mod proxy;
 pub mod reload;
 pub mod resolver;

@@ -113,16 +113,27 @@ impl PreparedChain {
 }
 
 /// Per-middleware state that survives reloads while the middleware's name
-/// and settings are unchanged (rate-limit buckets, cache entries).
+/// and settings are unchanged (rate-limit buckets, cache entries), and the
+/// gateway's metrics, for the counts middlewares keep (429s, auth failures,
+/// cache hits; see [`crate::observability::metrics`]).
 #[derive(Default)]
 pub struct MiddlewareState {
     entries: Mutex<HashMap<String, StateEntry>>,
+    pub metrics: Arc<crate::observability::Metrics>,
 }
 
 /// The settings a state was made for, and the state.
 type StateEntry = (MiddlewareConfig, Arc<dyn Any + Send + Sync>);
 
 impl MiddlewareState {
+    /// State whose middlewares count into `metrics`.
+    pub fn new(metrics: Arc<crate::observability::Metrics>) -> Self {
+        Self {
+            entries: Mutex::default(),
+            metrics,
+        }
+    }
+
     /// The state of `spec`, created by `make` on first use or when the
     /// settings changed.
     pub fn get_or_init<T: Any + Send + Sync>(

@@ -4,13 +4,18 @@
 //! ones; on a connect error the request moves on, and so does an idempotent
 //! request whose body can be resent), WebSocket handshakes handed to
 //! [`crate::websocket`], and JSON errors for what the gateway answers
-//! itself. Accepting connections is [`crate::server`]'s job.
+//! itself. Every answered request is counted under its route's name (see
+//! [`crate::observability::metrics`]); `GET /metrics` and `GET /health`
+//! are answered before routing. Accepting connections is
+//! [`crate::server`]'s job.
 
 use crate::balancer::Tried;
 use crate::body::{BodyError, GatewayBody, Reclaim, UpstreamBody};
 use crate::errors::ProxyError;
 use crate::forwarding::{self, Peer, X_REQUEST_ID};
 use crate::middleware::{RequestCtx, ShortCircuit};
+use crate::observability::metrics::MethodLabel;
+use crate::observability::{self, RouteMetrics};
 use crate::reload::TableStore;
 use crate::stats::Stats;
 use crate::table::{LoadedTable, Service};
@@ -21,6 +26,7 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use std::error::Error as _;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// What every request handler shares.
 pub struct Gateway {
@@ -35,22 +41,38 @@ impl Gateway {
         peer: Peer,
         mut request: Request<Incoming>,
     ) -> Response<GatewayBody> {
+        if let Some(response) =
+            observability::serve_builtin(&self.store, request.method(), request.uri().path())
+        {
+            return response;
+        }
+        let started = Instant::now();
+        let method = MethodLabel::of(request.method());
         let table = self.store.current();
         let request_id = forwarding::request_id(request.headers_mut());
-        let mut response = match self.proxy(&table, peer, request, &request_id).await {
+        let mut route_metrics = None;
+        let mut response = match self
+            .proxy(&table, peer, request, &request_id, &mut route_metrics)
+            .await
+        {
             Ok(response) => response,
             Err(e) => e.into_response(request_id.to_str().unwrap_or_default()),
         };
         response.headers_mut().insert(&X_REQUEST_ID, request_id);
+        route_metrics
+            .unwrap_or_else(|| self.store.registries().metrics.unrouted())
+            .record(method, response.status(), started.elapsed());
         response
     }
 
-    async fn proxy(
+    /// Routes and forwards; `route_metrics` is set once a route matched.
+    async fn proxy<'t>(
         &self,
-        table: &LoadedTable,
+        table: &'t LoadedTable,
         peer: Peer,
         mut request: Request<Incoming>,
         request_id: &HeaderValue,
+        route_metrics: &mut Option<&'t Arc<RouteMetrics>>,
     ) -> Result<Response<GatewayBody>, ProxyError> {
         let path =
             routetable::normalize_path(request.uri().path()).map_err(|_| ProxyError::BadPath)?;
@@ -61,6 +83,7 @@ impl Gateway {
                 &path,
             )
             .ok_or(ProxyError::NoRoute)?;
+        *route_metrics = Some(&route.metrics);
         let mut upstream_path =
             String::with_capacity(path.len() + 1 + request.uri().query().map_or(0, str::len));
         upstream_path.push_str(&path);
@@ -196,6 +219,7 @@ impl Gateway {
                 std::mem::take(&mut head.headers)
             };
             let _in_flight = state.start_request();
+            let sent = Instant::now();
             match tokio::time::timeout(
                 service.response_timeout,
                 service.client.http.request(request),
@@ -204,6 +228,7 @@ impl Gateway {
             {
                 Ok(Ok(response)) => {
                     state.record_success();
+                    service.metrics.observe_response(sent.elapsed());
                     return Ok(response);
                 }
                 Ok(Err(e)) => {
@@ -213,6 +238,7 @@ impl Gateway {
                     }
                     if state.record_failure(passive) {
                         Stats::bump(&self.stats.upstream_ejections);
+                        service.metrics.ejected(index);
                         tracing::warn!(service = %service.name, instance = %instance.base_uri, "instance ejected after consecutive failures");
                     }
                     tracing::debug!(service = %service.name, instance = %instance.base_uri, error = %e, source = ?e.source(), "upstream attempt failed");
@@ -220,11 +246,13 @@ impl Gateway {
                         return Err(ProxyError::UpstreamFailed);
                     }
                     Stats::bump(&self.stats.upstream_retries);
+                    service.metrics.retried();
                     failed_once = true;
                 }
                 Err(_) => {
                     if state.record_failure(passive) {
                         Stats::bump(&self.stats.upstream_ejections);
+                        service.metrics.ejected(index);
                     }
                     return Err(ProxyError::UpstreamTimeout);
                 }

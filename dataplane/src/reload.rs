@@ -8,6 +8,7 @@
 
 use crate::health::{self, HealthTasks};
 use crate::mapping::TableBytes;
+use crate::observability::reload_status::ReloadStatus;
 use crate::stats::Stats;
 use crate::table::{LoadError, LoadedTable, Registries};
 use arc_swap::ArcSwap;
@@ -39,6 +40,8 @@ pub struct TableStore {
     /// directory do not log the same refusal again.
     last_refused: Mutex<Option<Vec<u8>>>,
     pub stats: Arc<Stats>,
+    /// When the serving table was published, the last refusal (admin API).
+    reload_status: ReloadStatus,
 }
 
 impl TableStore {
@@ -57,6 +60,7 @@ impl TableStore {
             health: Mutex::new(HealthTasks::default()),
             last_refused: Mutex::new(None),
             stats,
+            reload_status: ReloadStatus::default(),
         });
         store.after_publish(&store.current());
         Ok(store)
@@ -75,6 +79,10 @@ impl TableStore {
         &self.registries
     }
 
+    pub fn reload_status(&self) -> &ReloadStatus {
+        &self.reload_status
+    }
+
     /// Re-reads the table file. Unless `force`, a file identical to the
     /// serving table (or to the last refused one) is left alone. A table
     /// that fails to load is refused: logged, counted, and the current
@@ -83,6 +91,7 @@ impl TableStore {
         let result = self.try_reload(force);
         if let Err(e) = &result {
             Stats::bump(&self.stats.table_reload_failures);
+            self.reload_status.refused(e);
             tracing::error!(path = %self.path.display(), error = %e, "refused the new route table; the previous one keeps serving");
         }
         result
@@ -112,6 +121,7 @@ impl TableStore {
         self.current.store(table.clone());
         self.after_publish(&table);
         Stats::bump(&self.stats.table_reloads);
+        self.reload_status.published();
         tracing::info!(generation, "route table reloaded");
         Ok(Reloaded::Published { generation })
     }

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::demo::{self, DemoBackend};
 use crate::forwarding::Peer;
 use crate::mapping::TableBytes;
+use crate::observability::access::{AccessError, AdminAccess};
 use crate::proxy::Gateway;
 use crate::reload::{DirWatcher, TableStore};
 use crate::resolver::DnsCache;
@@ -49,6 +50,8 @@ pub enum StartError {
     Watch(#[from] notify::Error),
     #[error("starting demo backends: {0}")]
     Demo(std::io::Error),
+    #[error("admin listener: {0}")]
+    AdminAccess(#[from] AccessError),
 }
 
 /// The gateway, started.
@@ -138,6 +141,11 @@ impl Drop for Slot {
 impl Server {
     /// Loads the table, binds every listener and starts serving.
     pub async fn start(config: Config) -> Result<ServerHandle, StartError> {
+        // Before anything binds: a public admin API without a token is refused.
+        let admin_access = Arc::new(AdminAccess::for_listener(
+            config.admin_listen,
+            config.admin_token.clone(),
+        )?);
         let dns = DnsCache::new(Duration::from_secs(300));
         let mut background = vec![tokio::spawn(dns.clone().refresh_loop())];
         let mut overrides: Overrides = config.upstreams.clone();
@@ -222,6 +230,7 @@ impl Server {
         listeners.push(tokio::spawn(admin_loop(
             admin,
             store.clone(),
+            admin_access,
             shutdown_rx.clone(),
         )));
         background.push(tokio::spawn(sighup_loop(store.clone(), certs)));
@@ -401,6 +410,7 @@ where
 async fn admin_loop(
     listener: TcpListener,
     store: Arc<TableStore>,
+    access: Arc<AdminAccess>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -412,16 +422,17 @@ async fn admin_loop(
             },
         };
         let store = store.clone();
-        tokio::spawn(serve_admin_connection(stream, store));
+        tokio::spawn(serve_admin_connection(stream, store, access.clone()));
     }
 }
 
 async fn serve_admin_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     store: Arc<TableStore>,
+    access: Arc<AdminAccess>,
 ) {
     let service = service_fn(move |request| {
-        let response = serve_admin(&store, &request);
+        let response = serve_admin(&store, &access, &request);
         async move { Ok::<_, Infallible>(response) }
     });
     let _ = hyper::server::conn::http1::Builder::new()

@@ -13,6 +13,7 @@
 use crate::balancer::{Balancer, InstanceState, PassivePolicy, Policy};
 use crate::mapping::TableBytes;
 use crate::middleware::{self, MiddlewareState, PreparedChain};
+use crate::observability::{Metrics, RouteMetrics, ServiceMetrics};
 use crate::tls::{TlsError, UpstreamTlsSettings};
 use crate::upstream::{Clients, PoolSettings, UpstreamClient};
 use ipnet::IpNet;
@@ -64,16 +65,20 @@ pub struct Registries {
     pub middleware: MiddlewareState,
     pub overrides: Overrides,
     pub passive: PassivePolicy,
+    /// The gateway's metrics (also reachable as `middleware.metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Registries {
     pub fn new(clients: Clients, overrides: Overrides, passive: PassivePolicy) -> Self {
+        let metrics = Arc::new(Metrics::new());
         Self {
             clients,
             instances: Mutex::new(HashMap::new()),
-            middleware: MiddlewareState::default(),
+            middleware: MiddlewareState::new(metrics.clone()),
             overrides,
             passive,
+            metrics,
         }
     }
 }
@@ -100,6 +105,8 @@ pub struct Service {
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub websocket_idle: Duration,
+    /// Retries, ejections and upstream latency of this service.
+    pub metrics: ServiceMetrics,
 }
 
 /// A gateway route as the proxy uses it.
@@ -109,6 +116,8 @@ pub struct Route {
     pub service: usize,
     pub chain: PreparedChain,
     pub websocket: bool,
+    /// Request counts and durations under this route's `endpoint` label.
+    pub metrics: Arc<RouteMetrics>,
 }
 
 /// Gateway-wide limits, with defaults for zeros.
@@ -157,6 +166,11 @@ impl LoadedTable {
         let view = MappedView::try_new(bytes, |b| Table::from_bytes(b))?;
         let spec = view.borrow_dependent().to_spec();
         Self::prepare(view, spec, registries)
+    }
+
+    /// The table's content as owned data (for the admin API: not per request).
+    pub fn spec(&self) -> TableSpec {
+        self.view.borrow_dependent().to_spec()
     }
 
     /// The bytes the table was loaded from.
@@ -236,7 +250,12 @@ impl LoadedTable {
                 });
                 states.push(state);
             }
+            let metrics = registries.metrics.service(
+                &s.name,
+                instances.iter().map(|i| format!("{}:{}", i.host, i.port)),
+            );
             services.push(Service {
+                metrics,
                 name: s.name.clone(),
                 instances,
                 states,
@@ -274,6 +293,7 @@ impl LoadedTable {
         }
         let names: Vec<&str> = spec.middlewares.iter().map(|m| m.name.as_str()).collect();
         registries.middleware.retain(&names);
+        registries.metrics.prepare_table(&spec);
         let chains: Vec<PreparedChain> = spec
             .chains
             .iter()
@@ -297,6 +317,7 @@ impl LoadedTable {
                     .and_then(|c| chains.get(c as usize).cloned())
                     .unwrap_or_default(),
                 websocket: r.websocket,
+                metrics: registries.metrics.route(&r.name),
             })
             .collect();
         Ok(Self {
