@@ -5,6 +5,7 @@
 //! request can move to another instance). Neither type buffers a body.
 
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use std::pin::Pin;
@@ -18,6 +19,9 @@ pub enum GatewayBody {
     Upstream(Incoming),
     /// Made by the gateway (errors, admin, demo backends); `None` once sent.
     Full(Option<Bytes>),
+    /// Another body, watched or copied by a middleware as it streams (the
+    /// access log counts bytes, the cache keeps a copy).
+    Wrapped(UnsyncBoxBody<Bytes, hyper::Error>),
 }
 
 impl GatewayBody {
@@ -28,6 +32,14 @@ impl GatewayBody {
     pub fn full(bytes: impl Into<Bytes>) -> Self {
         let bytes = bytes.into();
         Self::Full((!bytes.is_empty()).then_some(bytes))
+    }
+
+    /// This body, reporting what streams through it to `observer`.
+    pub fn observe(self, observer: impl BodyObserver) -> Self {
+        Self::Wrapped(UnsyncBoxBody::new(Observed {
+            inner: self,
+            observer: Some(observer),
+        }))
     }
 
     /// Reads the whole body; for tests and middlewares that need it whole.
@@ -47,6 +59,7 @@ impl Body for GatewayBody {
         match self.get_mut() {
             Self::Upstream(body) => Pin::new(body).poll_frame(cx),
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Self::Wrapped(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
@@ -54,6 +67,7 @@ impl Body for GatewayBody {
         match self {
             Self::Upstream(body) => body.is_end_stream(),
             Self::Full(bytes) => bytes.is_none(),
+            Self::Wrapped(body) => body.is_end_stream(),
         }
     }
 
@@ -61,7 +75,74 @@ impl Body for GatewayBody {
         match self {
             Self::Upstream(body) => body.size_hint(),
             Self::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Self::Wrapped(body) => body.size_hint(),
         }
+    }
+}
+
+/// Watches a response body stream by (the access log counts it, the cache
+/// copies it) without holding it up.
+pub trait BodyObserver: Send + Unpin + 'static {
+    fn on_data(&mut self, _data: &Bytes) {}
+
+    /// Called once: the body ended whole (`complete`), failed, or was
+    /// dropped unfinished (the client went away). An empty body that was
+    /// never polled counts as complete.
+    fn on_end(&mut self, complete: bool);
+}
+
+struct Observed<O: BodyObserver> {
+    inner: GatewayBody,
+    observer: Option<O>,
+}
+
+impl<O: BodyObserver> Observed<O> {
+    fn end(&mut self, complete: bool) {
+        if let Some(mut observer) = self.observer.take() {
+            observer.on_end(complete);
+        }
+    }
+}
+
+impl<O: BodyObserver> Drop for Observed<O> {
+    fn drop(&mut self) {
+        let complete = self.inner.is_end_stream();
+        self.end(complete);
+    }
+}
+
+impl<O: BodyObserver> Body for Observed<O> {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(observer)) = (frame.data_ref(), this.observer.as_mut()) {
+                    observer.on_data(data);
+                }
+                if this.inner.is_end_stream() {
+                    this.end(true);
+                }
+            }
+            Poll::Ready(None) => this.end(true),
+            Poll::Ready(Some(Err(_))) => this.end(false),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Layers, outermost first: [`server`] (listeners, limits, TLS, graceful
 //! shutdown) -> [`proxy`] (normalization, table lookup, [`middleware`]
-//! chain, forwarding headers, retries, WebSockets) -> [`balancer`] and
+//! chain with the [`policy`] middlewares, forwarding headers, retries,
+//! WebSockets) -> [`balancer`] and
 //! [`health`] (which instance) -> [`upstream`] (pooled client, DNS cache in
 //! [`resolver`]). Tables are loaded by [`table`] and published by
 //! [`reload`]. What the gateway tells about itself (metrics, `/health`,
@@ -22,6 +23,7 @@ mod mapping;
 pub mod metric_names;
 pub mod middleware;
 pub mod observability;
+pub mod policy;
 pub mod proxy;
 pub mod reload;
 pub mod resolver;

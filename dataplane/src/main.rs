@@ -5,14 +5,33 @@
 
 use anyhow::Context;
 use clap::Parser;
+use dataplane::policy::access_log;
 use dataplane::{Cli, Config, Server};
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+    // Operational logs go to stderr as text; access and audit lines go to
+    // stdout as JSON through a non-blocking writer (lossless: a full
+    // buffer slows requests rather than dropping audit lines).
+    let (access_writer, _flush_on_exit) =
+        tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .finish(std::io::stdout());
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .with_filter(filter_fn(|m| !access_log::is_log_line(m))),
         )
+        .with(access_log::json_layer(access_writer))
         .init();
     let cli = Cli::parse();
     if let Some(admin) = cli.check_ready {

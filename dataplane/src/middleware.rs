@@ -9,29 +9,105 @@
 //!
 //! This module implements `strip_prefix`, `add_prefix` and `headers`; the
 //! policy middlewares (CORS, JWT, rate limits, cache, access log, errors)
-//! belong to issue 10 and plug in through [`build`]. Until then they pass
-//! requests through, and the table load says so in a warning.
+//! live in [`crate::policy`] and plug in through [`build`].
+//!
+//! Besides the onion (`on_request` in order, `on_response` in reverse for
+//! the steps that ran), every step gets [`Middleware::on_complete`] for
+//! every request that entered the chain, even one an earlier step
+//! answered: the access log sits in the middle of the Dating Platform's
+//! chain but must still record (and audit) what the rate limiter or the
+//! JWT check refused.
 
 use crate::body::GatewayBody;
+use crate::policy;
 use http::header::{HeaderName, HeaderValue};
 use http::request::Parts;
-use http::Response;
+use http::{Extensions, Method, Response};
 use routetable::{HeadersConfig, MiddlewareConfig, MiddlewareKind, MiddlewareSpec};
 use std::any::Any;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// What one request carries through the chain.
 #[derive(Debug)]
 pub struct RequestCtx<'a> {
     /// The route's name (the `endpoint` label).
     pub route: &'a str,
+    /// The route's service.
+    pub service: &'a str,
+    pub method: Method,
+    /// The normalized request path without the query, as the route matched
+    /// it. Never rewritten: public paths and role prefixes match this.
+    pub path: &'a str,
     /// The normalized path (and query) that will be sent upstream; steps
     /// may rewrite it.
     pub upstream_path: String,
+    /// The client: the socket peer, or behind a trusted proxy the
+    /// right-most untrusted `X-Forwarded-For` entry
+    /// ([`policy::client_ip`]).
     pub client_ip: IpAddr,
     pub request_id: &'a HeaderValue,
+    /// When the gateway started on the request.
+    pub started: Instant,
+    /// The verified user (the JWT `sub`), once a jwt step accepted a token.
+    pub user: Option<Arc<str>>,
+    /// What the upstream did, once the request was forwarded.
+    pub upstream: Option<UpstreamOutcome<'a>>,
+    /// The step that answered the request itself, and why.
+    pub stopped: Option<Stopped>,
+    /// The strictest rate limit the request passed, for `RateLimit-*`.
+    pub rate_limit: Option<policy::rate_limit::RateLimitStatus>,
+    /// What a step leaves for its own response side (the cache's key, the
+    /// CORS origin); empty, and allocation-free, unless a step uses it.
+    pub extensions: Extensions,
+}
+
+impl<'a> RequestCtx<'a> {
+    pub fn new(
+        route: &'a str,
+        service: &'a str,
+        method: Method,
+        path: &'a str,
+        upstream_path: String,
+        client_ip: IpAddr,
+        request_id: &'a HeaderValue,
+    ) -> Self {
+        Self {
+            route,
+            service,
+            method,
+            path,
+            upstream_path,
+            client_ip,
+            request_id,
+            started: Instant::now(),
+            user: None,
+            upstream: None,
+            stopped: None,
+            rate_limit: None,
+            extensions: Extensions::new(),
+        }
+    }
+}
+
+/// Where a forwarded request went and how long the upstream took to
+/// answer (to its response head, retries included).
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamOutcome<'a> {
+    /// `scheme://host:port` of the instance that answered; `None` when no
+    /// instance did (connect errors, timeouts).
+    pub instance: Option<&'a str>,
+    pub latency: Duration,
+}
+
+/// A step answered the request itself: which one (by its name in the
+/// DSL) and why, in a few fixed words (never a token or a header value).
+#[derive(Debug, Clone)]
+pub struct Stopped {
+    pub middleware: Arc<str>,
+    pub reason: &'static str,
 }
 
 /// What a step decided about a request.
@@ -49,6 +125,12 @@ pub trait Middleware: Send + Sync + 'static {
     }
 
     fn on_response(&self, _ctx: &RequestCtx<'_>, _response: &mut Response<GatewayBody>) {}
+
+    /// Runs once per request for every step of the chain, after the
+    /// response side, whether or not this step's `on_request` ran (an
+    /// earlier step may have answered). For observers that must see every
+    /// request: the access log.
+    fn on_complete(&self, _ctx: &mut RequestCtx<'_>, _response: &mut Response<GatewayBody>) {}
 }
 
 /// A step answered the request: `response`, to be passed back through the
@@ -104,6 +186,13 @@ impl PreparedChain {
     ) {
         for step in self.steps[..ran.min(self.steps.len())].iter().rev() {
             step.on_response(ctx, response);
+        }
+    }
+
+    /// Runs [`Middleware::on_complete`] of every step, in order.
+    pub fn run_complete(&self, ctx: &mut RequestCtx<'_>, response: &mut Response<GatewayBody>) {
+        for step in self.steps.iter() {
+            step.on_complete(ctx, response);
         }
     }
 
@@ -173,32 +262,46 @@ pub struct BuildError {
 /// kind yet (the caller warns and leaves it out of the chain).
 pub fn build(
     spec: &MiddlewareSpec,
-    _state: &MiddlewareState,
+    state: &MiddlewareState,
 ) -> Result<Option<Arc<dyn Middleware>>, BuildError> {
+    let fail = |message: String| BuildError {
+        name: spec.name.clone(),
+        message,
+    };
+    let name: Arc<str> = spec.name.as_str().into();
     let built: Arc<dyn Middleware> = match &spec.config {
+        MiddlewareConfig::Cors(config) => {
+            Arc::new(policy::cors::Cors::prepare(name, config).map_err(fail)?)
+        }
+        MiddlewareConfig::RateLimit(config) => Arc::new(
+            policy::rate_limit::RateLimit::prepare(name, config, spec, state).map_err(fail)?,
+        ),
+        MiddlewareConfig::Jwt(config) => {
+            Arc::new(policy::jwt::Jwt::prepare(name, config).map_err(|e| fail(e.to_string()))?)
+        }
+        MiddlewareConfig::AccessLog { audit } => {
+            Arc::new(policy::access_log::AccessLog::new(*audit))
+        }
+        MiddlewareConfig::Errors { format } => {
+            Arc::new(policy::errors::JsonErrors::prepare(format).map_err(fail)?)
+        }
+        MiddlewareConfig::Cache(config) => {
+            Arc::new(policy::cache::Cache::prepare(name, config, spec, state).map_err(fail)?)
+        }
         MiddlewareConfig::StripPrefix { prefixes } => Arc::new(StripPrefix {
             prefixes: prefixes.clone(),
         }),
         MiddlewareConfig::AddPrefix { prefix } => Arc::new(AddPrefix {
             prefix: prefix.trim_end_matches('/').to_owned(),
         }),
-        MiddlewareConfig::Headers(config) => {
-            Arc::new(Headers::prepare(config).map_err(|message| BuildError {
-                name: spec.name.clone(),
-                message,
-            })?)
-        }
-        _ => return Ok(None),
+        MiddlewareConfig::Headers(config) => Arc::new(Headers::prepare(config).map_err(fail)?),
     };
     Ok(Some(built))
 }
 
-/// Kinds [`build`] implements.
+/// Kinds [`build`] implements: all of them.
 pub fn implemented(kind: MiddlewareKind) -> bool {
-    matches!(
-        kind,
-        MiddlewareKind::StripPrefix | MiddlewareKind::AddPrefix | MiddlewareKind::Headers
-    )
+    MiddlewareKind::ALL.contains(&kind)
 }
 
 static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
@@ -341,15 +444,22 @@ mod tests {
     use super::*;
     use http::Request;
 
+    fn test_ctx<'a>(path: &'a str, id: &'a HeaderValue) -> RequestCtx<'a> {
+        RequestCtx::new(
+            "r",
+            "s",
+            Method::GET,
+            path,
+            path.to_owned(),
+            "127.0.0.1".parse().unwrap(),
+            id,
+        )
+    }
+
     fn run(mw: &dyn Middleware, path: &str) -> (String, Parts) {
         let (mut head, ()) = Request::new(()).into_parts();
         let id = HeaderValue::from_static("id");
-        let mut ctx = RequestCtx {
-            route: "r",
-            upstream_path: path.to_owned(),
-            client_ip: "127.0.0.1".parse().unwrap(),
-            request_id: &id,
-        };
+        let mut ctx = test_ctx(path, &id);
         assert!(matches!(mw.on_request(&mut ctx, &mut head), Flow::Continue));
         (ctx.upstream_path, head)
     }
@@ -396,12 +506,7 @@ mod tests {
             .headers_mut()
             .insert("server", HeaderValue::from_static("x"));
         let id = HeaderValue::from_static("id");
-        let ctx = RequestCtx {
-            route: "r",
-            upstream_path: "/".into(),
-            client_ip: "127.0.0.1".parse().unwrap(),
-            request_id: &id,
-        };
+        let ctx = test_ctx("/", &id);
         headers.on_response(&ctx, &mut response);
         assert!(!response.headers().contains_key("server"));
         assert_eq!(

@@ -13,9 +13,10 @@ use crate::balancer::Tried;
 use crate::body::{BodyError, GatewayBody, Reclaim, UpstreamBody};
 use crate::errors::ProxyError;
 use crate::forwarding::{self, Peer, X_REQUEST_ID};
-use crate::middleware::{RequestCtx, ShortCircuit};
+use crate::middleware::{RequestCtx, ShortCircuit, UpstreamOutcome};
 use crate::observability::metrics::MethodLabel;
 use crate::observability::{self, RouteMetrics};
+use crate::policy;
 use crate::reload::TableStore;
 use crate::stats::Stats;
 use crate::table::{LoadedTable, Service};
@@ -51,13 +52,16 @@ impl Gateway {
         let table = self.store.current();
         let request_id = forwarding::request_id(request.headers_mut());
         let mut route_metrics = None;
-        let mut response = match self
-            .proxy(&table, peer, request, &request_id, &mut route_metrics)
-            .await
-        {
-            Ok(response) => response,
-            Err(e) => e.into_response(request_id.to_str().unwrap_or_default()),
+        let proxied = async {
+            match self
+                .proxy(&table, peer, request, &request_id, &mut route_metrics)
+                .await
+            {
+                Ok(response) => response,
+                Err(e) => e.into_response(request_id.to_str().unwrap_or_default()),
+            }
         };
+        let mut response = policy::errors::catch_panic(proxied, &request_id).await;
         response.headers_mut().insert(&X_REQUEST_ID, request_id);
         route_metrics
             .unwrap_or_else(|| self.store.registries().metrics.unrouted())
@@ -91,7 +95,7 @@ impl Gateway {
             upstream_path.push('?');
             upstream_path.push_str(query);
         }
-        drop(path);
+        let path = path.into_owned();
         let max_body = table.limits.max_body_bytes;
         if content_length(&request).is_some_and(|n| n > max_body) {
             return Err(ProxyError::BodyTooLarge);
@@ -101,16 +105,22 @@ impl Gateway {
             && websocket::is_handshake(request.headers());
         let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut request));
         let (mut head, body) = request.into_parts();
+        // Identity headers come from the jwt step, never from the client.
+        policy::jwt::strip_identity_headers(&mut head.headers);
 
-        let mut ctx = RequestCtx {
-            route: &route.name,
+        let mut ctx = RequestCtx::new(
+            &route.name,
+            &service.name,
+            head.method.clone(),
+            &path,
             upstream_path,
-            client_ip: peer.ip,
+            policy::client_ip::resolve(peer.ip, &head.headers, &table.trusted_proxies),
             request_id,
-        };
+        );
         if let Err(short) = route.chain.run_request(&mut ctx, &mut head) {
             let ShortCircuit { mut response, ran } = *short;
             route.chain.run_response(&ctx, &mut response, ran);
+            route.chain.run_complete(&mut ctx, &mut response);
             return Ok(response);
         }
         forwarding::strip_hop_by_hop(&mut head.headers, websocket);
@@ -134,11 +144,19 @@ impl Gateway {
         }
 
         let (body, reclaim) = UpstreamBody::streaming(body, max_body);
-        let mut response = match self
+        let sent = Instant::now();
+        let forwarded = self
             .forward(service, head, &ctx.upstream_path, body, reclaim, max_body)
-            .await
-        {
-            Ok(mut upstream) => {
+            .await;
+        ctx.upstream = Some(UpstreamOutcome {
+            instance: forwarded
+                .as_ref()
+                .ok()
+                .map(|(_, index)| service.instances[*index].base_uri.as_str()),
+            latency: sent.elapsed(),
+        });
+        let mut response = match forwarded {
+            Ok((mut upstream, _)) => {
                 let switching = upstream.status() == StatusCode::SWITCHING_PROTOCOLS;
                 match client_upgrade {
                     Some(client) if switching => {
@@ -159,11 +177,12 @@ impl Gateway {
         route
             .chain
             .run_response(&ctx, &mut response, route.chain.len());
+        route.chain.run_complete(&mut ctx, &mut response);
         Ok(response)
     }
 
     /// Sends the request to the service, moving to the next available
-    /// instance when that is safe.
+    /// instance when that is safe; the response and the instance's index.
     async fn forward(
         &self,
         service: &Service,
@@ -172,7 +191,7 @@ impl Gateway {
         body: UpstreamBody,
         mut reclaim: Reclaim,
         max_body: u64,
-    ) -> Result<Response<Incoming>, ProxyError> {
+    ) -> Result<(Response<Incoming>, usize), ProxyError> {
         let idempotent = matches!(
             head.method,
             Method::GET
@@ -229,7 +248,7 @@ impl Gateway {
                 Ok(Ok(response)) => {
                     state.record_success();
                     service.metrics.observe_response(sent.elapsed());
-                    return Ok(response);
+                    return Ok((response, index));
                 }
                 Ok(Err(e)) => {
                     if find_body_error(&e).is_some_and(|b| matches!(b, BodyError::TooLarge { .. }))

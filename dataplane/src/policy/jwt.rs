@@ -1,0 +1,407 @@
+//! JWT authentication (`jwt` in the DSL), with jsonwebtoken. Only
+//! `Authorization: Bearer` carries a token (never a query string or a
+//! cookie). The token's `alg` must be in the DSL's allow list and match the
+//! family of the key it is checked with, so `alg: none` and algorithm
+//! confusion (an HS token "signed" with the RSA public key) fail before any
+//! signature is computed. `exp` and `sub` are required, `nbf` is checked,
+//! `iss` and `aud` are required when the DSL names them, all with the DSL's
+//! leeway. Every failure is a JSON 401 with `WWW-Authenticate: Bearer`;
+//! a token without a role a path prefix requires is a 403.
+//!
+//! Keys come from an environment variable or a file the table names
+//! (PEM, a JWKS when the name ends in `.json`, or for HMAC the secret's
+//! bytes) and are read and parsed once per table load: a missing or bad key
+//! fails the load, so the previous table keeps serving. The table holds
+//! only the key's name, never the key.
+//!
+//! The verified `sub` and roles go upstream as `X-User-Id` and
+//! `X-User-Roles`; the same headers from the client are always removed
+//! first ([`strip_identity_headers`], which the proxy also applies on
+//! routes without a jwt step). Public path prefixes (segment boundaries, on
+//! the normalized path) need no token and forward no identity.
+
+use super::{reject, under_prefix};
+use crate::middleware::{Flow, Middleware, RequestCtx};
+use http::header::{self, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{HeaderMap, StatusCode};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use routetable::{JwtConfig, KeySource};
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+pub static X_USER_ID: HeaderName = HeaderName::from_static("x-user-id");
+pub static X_USER_ROLES: HeaderName = HeaderName::from_static("x-user-roles");
+
+/// HMAC secrets shorter than this are refused: RFC 7518 3.2 asks for a
+/// key at least as long as the hash, and short secrets are brute-forced
+/// offline from any one token.
+pub const MIN_HMAC_SECRET_BYTES: usize = 32;
+
+/// Removes identity headers a client may have forged.
+pub fn strip_identity_headers(headers: &mut HeaderMap) {
+    headers.remove(&X_USER_ID);
+    headers.remove(&X_USER_ROLES);
+}
+
+/// Why a jwt middleware could not be prepared (the table load fails).
+#[derive(Debug, thiserror::Error)]
+pub enum JwtError {
+    #[error("unknown algorithm {0:?}")]
+    UnknownAlgorithm(String),
+    #[error("no algorithms allowed")]
+    NoAlgorithms,
+    #[error("environment variable {0} holding the key is not set or empty")]
+    MissingEnv(String),
+    #[error("reading key file {path}: {source}")]
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("key from {source_name}: {message}")]
+    BadKey {
+        source_name: String,
+        message: String,
+    },
+    #[error(
+        "algorithms {0:?} need keys of different kinds; one key file or variable holds one kind (mixing HMAC with public keys invites algorithm confusion)"
+    )]
+    MixedFamilies(Vec<String>),
+    #[error("no key in {0} suits the allowed algorithms")]
+    NoUsableKey(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Hmac,
+    Rsa,
+    Ec,
+    Ed,
+}
+
+fn family(alg: Algorithm) -> Family {
+    match alg {
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Family::Hmac,
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => Family::Rsa,
+        Algorithm::ES256 | Algorithm::ES384 => Family::Ec,
+        Algorithm::EdDSA => Family::Ed,
+    }
+}
+
+/// One verification key with a prepared validation per algorithm it may
+/// verify.
+struct VerifyKey {
+    kid: Option<String>,
+    key: DecodingKey,
+    validations: Vec<(Algorithm, Validation)>,
+}
+
+/// A prepared jwt step.
+pub struct Jwt {
+    name: Arc<str>,
+    allowed: Vec<Algorithm>,
+    keys: Vec<VerifyKey>,
+    roles_claim: String,
+    public: Vec<String>,
+    require_roles: Vec<(String, Vec<String>)>,
+    realm: String,
+    /// `WWW-Authenticate` for a request without a token.
+    challenge: HeaderValue,
+}
+
+impl Jwt {
+    pub fn prepare(name: Arc<str>, config: &JwtConfig) -> Result<Self, JwtError> {
+        let allowed = config
+            .algorithms
+            .iter()
+            .map(|a| Algorithm::from_str(a).map_err(|_| JwtError::UnknownAlgorithm(a.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        if allowed.is_empty() {
+            return Err(JwtError::NoAlgorithms);
+        }
+        let base = base_validation(config);
+        let keys = load_keys(&config.key, &allowed)?
+            .into_iter()
+            .map(|(kid, key, algs)| VerifyKey {
+                kid,
+                key,
+                validations: algs
+                    .into_iter()
+                    .map(|alg| {
+                        let mut validation = base.clone();
+                        validation.algorithms = vec![alg];
+                        (alg, validation)
+                    })
+                    .collect(),
+            })
+            .collect();
+        let realm = config.audience.clone().unwrap_or_else(|| "gateway".into());
+        let realm = realm.replace(['"', '\\'], "");
+        let challenge = HeaderValue::from_str(&format!("Bearer realm=\"{realm}\""))
+            .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+        Ok(Self {
+            name,
+            allowed,
+            keys,
+            roles_claim: config.roles_claim.clone(),
+            public: config.public.clone(),
+            require_roles: config
+                .require_roles
+                .iter()
+                .map(|r| (r.prefix.clone(), r.roles.clone()))
+                .collect(),
+            realm,
+            challenge,
+        })
+    }
+
+    fn unauthorized(&self, ctx: &mut RequestCtx<'_>, reason: &'static str) -> Flow {
+        let mut response = reject(ctx, &self.name, StatusCode::UNAUTHORIZED, reason);
+        let value = format!(
+            "Bearer realm=\"{}\", error=\"invalid_token\", error_description=\"{reason}\"",
+            self.realm
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_str(&value).unwrap_or_else(|_| self.challenge.clone()),
+        );
+        Flow::Respond(response)
+    }
+
+    /// Verifies `token`; the claims, or why not.
+    fn verify(&self, token: &str) -> Result<Map<String, Value>, &'static str> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| "malformed token")?;
+        if !self.allowed.contains(&header.alg) {
+            return Err("algorithm not allowed");
+        }
+        let candidates = self.keys.iter().filter(|k| match (&header.kid, &k.kid) {
+            (Some(wanted), Some(kid)) => wanted == kid,
+            _ => true,
+        });
+        let mut reason = "no key for this token";
+        for key in candidates {
+            let Some((_, validation)) = key.validations.iter().find(|(a, _)| *a == header.alg)
+            else {
+                continue;
+            };
+            match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation) {
+                Ok(data) => return Ok(data.claims),
+                Err(e) => {
+                    reason = match e.kind() {
+                        ErrorKind::ExpiredSignature => "token expired",
+                        ErrorKind::ImmatureSignature => "token not yet valid",
+                        ErrorKind::InvalidIssuer => "wrong issuer",
+                        ErrorKind::InvalidAudience => "wrong audience",
+                        ErrorKind::MissingRequiredClaim(_) => "missing required claim",
+                        ErrorKind::InvalidSignature => "bad signature",
+                        ErrorKind::InvalidAlgorithm => "algorithm not allowed",
+                        _ => "invalid token",
+                    };
+                    // Only a bad signature may mean "another key of the set".
+                    if !matches!(e.kind(), ErrorKind::InvalidSignature) {
+                        return Err(reason);
+                    }
+                }
+            }
+        }
+        Err(reason)
+    }
+
+    fn roles<'c>(&self, claims: &'c Map<String, Value>) -> Vec<&'c str> {
+        match claims.get(&self.roles_claim) {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            // OAuth's `scope` style: space-separated.
+            Some(Value::String(s)) => s.split_ascii_whitespace().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn base_validation(config: &JwtConfig) -> Validation {
+    let mut validation = Validation::default();
+    validation.leeway = config.leeway_s;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    let mut required = vec!["exp", "sub"];
+    if let Some(issuer) = &config.issuer {
+        validation.set_issuer(&[issuer]);
+        required.push("iss");
+    }
+    match &config.audience {
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        None => validation.validate_aud = false,
+    }
+    validation.set_required_spec_claims(&required);
+    validation
+}
+
+type LoadedKey = (Option<String>, DecodingKey, Vec<Algorithm>);
+
+/// Reads and parses the key(s) named by `source` for `allowed`.
+fn load_keys(source: &KeySource, allowed: &[Algorithm]) -> Result<Vec<LoadedKey>, JwtError> {
+    let (source_name, bytes, from_file) = match source {
+        KeySource::Env(var) => {
+            let value = std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| JwtError::MissingEnv(var.clone()))?;
+            (format!("${var}"), value.into_encoded_bytes(), false)
+        }
+        KeySource::File(path) => {
+            let bytes = std::fs::read(path).map_err(|source| JwtError::KeyFile {
+                path: path.into(),
+                source,
+            })?;
+            (path.clone(), bytes, true)
+        }
+    };
+    let bad = |message: String| JwtError::BadKey {
+        source_name: source_name.clone(),
+        message,
+    };
+    if from_file && source_name.ends_with(".json") {
+        let set: JwkSet =
+            serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a JWKS: {e}")))?;
+        let mut keys = Vec::new();
+        for jwk in &set.keys {
+            let key_family = match jwk.algorithm {
+                AlgorithmParameters::EllipticCurve(_) => Family::Ec,
+                AlgorithmParameters::RSA(_) => Family::Rsa,
+                AlgorithmParameters::OctetKey(_) => Family::Hmac,
+                AlgorithmParameters::OctetKeyPair(_) => Family::Ed,
+            };
+            let pinned = jwk
+                .common
+                .key_algorithm
+                .and_then(|a| Algorithm::from_str(&a.to_string()).ok());
+            let algs: Vec<Algorithm> = allowed
+                .iter()
+                .copied()
+                .filter(|a| family(*a) == key_family && pinned.is_none_or(|p| p == *a))
+                .collect();
+            if algs.is_empty() {
+                continue;
+            }
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| bad(e.to_string()))?;
+            keys.push((jwk.common.key_id.clone(), key, algs));
+        }
+        if keys.is_empty() {
+            return Err(JwtError::NoUsableKey(source_name));
+        }
+        return Ok(keys);
+    }
+    let families: Vec<Family> = allowed.iter().map(|a| family(*a)).collect();
+    if families.iter().any(|f| *f != families[0]) {
+        return Err(JwtError::MixedFamilies(
+            allowed.iter().map(|a| format!("{a:?}")).collect(),
+        ));
+    }
+    let key = match families[0] {
+        Family::Hmac => {
+            // A secret file usually ends with a newline nobody meant.
+            let secret = if from_file {
+                bytes.trim_ascii_end()
+            } else {
+                &bytes[..]
+            };
+            if secret.len() < MIN_HMAC_SECRET_BYTES {
+                return Err(bad(format!(
+                    "an HMAC secret needs at least {MIN_HMAC_SECRET_BYTES} bytes, this one has {}",
+                    secret.len()
+                )));
+            }
+            DecodingKey::from_secret(secret)
+        }
+        Family::Rsa => DecodingKey::from_rsa_pem(&bytes).map_err(|e| bad(e.to_string()))?,
+        Family::Ec => DecodingKey::from_ec_pem(&bytes).map_err(|e| bad(e.to_string()))?,
+        Family::Ed => DecodingKey::from_ed_pem(&bytes).map_err(|e| bad(e.to_string()))?,
+    };
+    Ok(vec![(None, key, allowed.to_vec())])
+}
+
+/// The token of `Authorization: Bearer <token>`, if that is the header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Roles that can travel in a comma-separated header unambiguously.
+fn plain_role(role: &str) -> bool {
+    !role.is_empty()
+        && role
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/'))
+}
+
+impl Middleware for Jwt {
+    fn on_request(&self, ctx: &mut RequestCtx<'_>, head: &mut Parts) -> Flow {
+        strip_identity_headers(&mut head.headers);
+        if self.public.iter().any(|p| under_prefix(ctx.path, p)) {
+            return Flow::Continue;
+        }
+        let Some(token) = bearer(&head.headers) else {
+            let mut response = reject(
+                ctx,
+                &self.name,
+                StatusCode::UNAUTHORIZED,
+                "bearer token required",
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, self.challenge.clone());
+            return Flow::Respond(response);
+        };
+        let claims = match self.verify(token) {
+            Ok(claims) => claims,
+            Err(reason) => return self.unauthorized(ctx, reason),
+        };
+        let Some(sub) = claims.get("sub").and_then(Value::as_str) else {
+            return self.unauthorized(ctx, "missing required claim");
+        };
+        let Ok(user_header) = HeaderValue::from_str(sub) else {
+            return self.unauthorized(ctx, "invalid subject");
+        };
+        if sub.is_empty() {
+            return self.unauthorized(ctx, "invalid subject");
+        }
+        let roles = self.roles(&claims);
+        for (prefix, required) in &self.require_roles {
+            if under_prefix(ctx.path, prefix)
+                && !required.iter().all(|r| roles.contains(&r.as_str()))
+            {
+                ctx.user = Some(sub.into());
+                let mut response = reject(ctx, &self.name, StatusCode::FORBIDDEN, "missing role");
+                let value = format!(
+                    "Bearer realm=\"{}\", error=\"insufficient_scope\"",
+                    self.realm
+                );
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, value);
+                }
+                return Flow::Respond(response);
+            }
+        }
+        let forwarded: Vec<&str> = roles.into_iter().filter(|r| plain_role(r)).collect();
+        head.headers.insert(&X_USER_ID, user_header);
+        if let Ok(value) = HeaderValue::from_str(&forwarded.join(",")) {
+            head.headers.insert(&X_USER_ROLES, value);
+        }
+        ctx.user = Some(sub.into());
+        Flow::Continue
+    }
+}
