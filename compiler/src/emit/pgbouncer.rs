@@ -14,8 +14,6 @@
 //! the pool names; it does not own the compose file (it only describes its
 //! container) nor the checks on `database` blocks (`check.rs`).
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::render::Renderer;
@@ -49,7 +47,6 @@ pub fn emit(model: &Model, renderer: &Renderer) -> Result<Vec<Output>, EmitError
     if model.databases.is_empty() {
         return Ok(Vec::new());
     }
-    check_names(model)?;
     let view = View::new(model);
     ["pgbouncer.ini", "userlist.txt", "entrypoint.sh"]
         .into_iter()
@@ -64,7 +61,9 @@ pub fn write_pool(database: &Database) -> String {
     database.name.clone()
 }
 
-/// The PgBouncer database (pool) that takes `database`'s reads.
+/// The PgBouncer database (pool) that takes `database`'s reads. DSL names
+/// hold no `_` (the checks allow lower-case letters, digits and `-`), so no
+/// database's write pool can be named like another's read pool.
 pub fn read_pool(database: &Database) -> String {
     format!("{}{READ_POOL_SUFFIX}", database.name)
 }
@@ -73,6 +72,8 @@ pub fn read_pool(database: &Database) -> String {
 /// `database`'s pools with, e.g. `MAIN_DB_USER` and `MAIN_DB_PASSWORD`.
 /// They are PgBouncer's own users, independent of the servers' (which stay
 /// inside the URLs the DSL names), so they can be rotated on their own.
+/// Only `-` maps to `_`, and DSL names hold no `_`: distinct databases get
+/// distinct variables.
 pub fn credential_envs(database: &Database) -> (String, String) {
     let stem: String = database
         .name
@@ -86,29 +87,6 @@ pub fn credential_envs(database: &Database) -> (String, String) {
         })
         .collect();
     (format!("{stem}_DB_USER"), format!("{stem}_DB_PASSWORD"))
-}
-
-/// Pool names and credential variables must not collide (`a-b` and `a_b`
-/// share credential variables; a database named `main_read` would take the
-/// read pool of `main`). The checks do not know these derived names, so
-/// the emitter refuses instead of writing a config that mixes two databases.
-fn check_names(model: &Model) -> Result<(), EmitError> {
-    let mut owners: BTreeMap<String, &str> = BTreeMap::new();
-    for database in &model.databases {
-        let (user, password) = credential_envs(database);
-        for derived in [write_pool(database), read_pool(database), user, password] {
-            if let Some(other) = owners.insert(derived.clone(), &database.name) {
-                return Err(EmitError::Other {
-                    output: "pgbouncer/pgbouncer.ini".into(),
-                    message: format!(
-                        "databases `{other}` and `{}` both need the name `{derived}`; rename one",
-                        database.name
-                    ),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `${NAME}`: a placeholder `entrypoint.sh` fills from the environment.
@@ -324,6 +302,9 @@ pub struct ComposePgbouncer {
     pub entrypoint: Vec<String>,
     /// Bind mounts, relative to `generated/` (where the compose file is).
     pub volumes: Vec<String>,
+    /// In-memory mounts: the run directory, so the filled-in config (which
+    /// holds the servers' passwords) never touches a disk.
+    pub tmpfs: Vec<String>,
     /// Passed through from the host by name (`- NAME`): the server URLs the
     /// DSL names and the services' login. Never values.
     pub environment: Vec<String>,
@@ -348,6 +329,7 @@ pub fn compose_service(model: &Model) -> Option<ComposePgbouncer> {
             format!("{PGBOUNCER_CONFIG_DIR}/entrypoint.sh"),
         ],
         volumes: vec![format!("./pgbouncer:{PGBOUNCER_CONFIG_DIR}:ro")],
+        tmpfs: vec![PGBOUNCER_RUN_DIR.into()],
         environment: view.required_env,
         healthcheck_test: [
             "CMD",
@@ -423,9 +405,9 @@ mod tests {
 
     #[test]
     fn names_outside_identifiers_are_quoted_and_credentials_upper_cased() {
-        let db = database("user-db.v2", &[]);
-        assert_eq!(ini_key(&read_pool(&db)), "\"user-db.v2_read\"");
-        assert_eq!(credential_envs(&db).0, "USER_DB_V2_DB_USER");
+        let db = database("chat-log", &[]);
+        assert_eq!(ini_key(&read_pool(&db)), "\"chat-log_read\"");
+        assert_eq!(credential_envs(&db).0, "CHAT_LOG_DB_USER");
         assert_eq!(ini_key("main"), "main");
     }
 
