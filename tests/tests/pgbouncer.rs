@@ -780,4 +780,21 @@ fn writes_reach_the_primary_reads_spread_over_replicas_and_pools_hold() {
         database.pool_max
     );
     rig.pgbouncer.assert_running();
+
+    // Compose's health check, aimed at the test's port, finds it ready.
+    let compose = pgbouncer::compose_service(&model).expect("a database exists");
+    let [kind, program, args @ ..] = &compose.healthcheck_test[..] else {
+        panic!("health check: {:?}", compose.healthcheck_test)
+    };
+    assert_eq!(kind, "CMD");
+    let default_port = format!("--port={}", pgbouncer::PGBOUNCER_PORT);
+    let mut probe = Command::new(program);
+    for arg in args {
+        probe.arg(if *arg == default_port {
+            format!("--port={}", rig.pgbouncer_port)
+        } else {
+            arg.clone()
+        });
+    }
+    run(probe, "the compose health check");
 }
