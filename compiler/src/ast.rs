@@ -291,8 +291,18 @@ pub enum Threshold {
 }
 
 /// Block kinds that introduce a middleware.
-pub const MIDDLEWARE_KINDS: &[&str] =
-    &["strip_prefix", "add_prefix", "headers", "cors", "basic_auth", "jwt", "rate_limit", "cache", "access_log", "errors"];
+pub const MIDDLEWARE_KINDS: &[&str] = &[
+    "strip_prefix",
+    "add_prefix",
+    "headers",
+    "cors",
+    "basic_auth",
+    "jwt",
+    "rate_limit",
+    "cache",
+    "access_log",
+    "errors",
+];
 
 const TOP_LEVEL: &[&str] = &[
     "platform",
@@ -317,10 +327,18 @@ const TOP_LEVEL: &[&str] = &[
     "errors",
 ];
 
-pub const ALERT_KINDS: &[&str] = &["service_down", "error_ratio", "latency", "reload_failures", "rate_limit_spike"];
+pub const ALERT_KINDS: &[&str] = &[
+    "service_down",
+    "error_ratio",
+    "latency",
+    "reload_failures",
+    "rate_limit_spike",
+];
 
 /// HTTP methods the language accepts.
-pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
+pub const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+];
 
 /// Lower a syntax tree into declarations, reporting what each one gets
 /// wrong on its own into `diags`.
@@ -336,8 +354,12 @@ pub fn lower(file: &File, diags: &mut Vec<Diagnostic>) -> Program {
                 }
             }
             Node::Statement(st) => {
-                let mut d = Diagnostic::error("unknown-statement", st.key.span, format!("unknown statement `{}`", st.key.text))
-                    .label("not a top-level statement");
+                let mut d = Diagnostic::error(
+                    "unknown-statement",
+                    st.key.span,
+                    format!("unknown statement `{}`", st.key.text),
+                )
+                .label("not a top-level statement");
                 d = match did_you_mean(&st.key.text, TOP_LEVEL.iter().copied()) {
                     Some(h) => d.help(h),
                     None => d.help("at the top level only `chain NAME [...]` statements and blocks are allowed"),
@@ -398,8 +420,12 @@ impl Lower<'_> {
             "database" => program.databases.push(self.database(block)),
             "alert" => program.alerts.push(self.alert(block)),
             "chain" => self.push(
-                Diagnostic::error("chain-syntax", block.head_span(), "a chain is a statement, not a block")
-                    .help("write `chain NAME [first, second, ...]` on one line"),
+                Diagnostic::error(
+                    "chain-syntax",
+                    block.head_span(),
+                    "a chain is a statement, not a block",
+                )
+                .help("write `chain NAME [first, second, ...]` on one line"),
             ),
             kind if MIDDLEWARE_KINDS.contains(&kind) => {
                 if let Some(m) = self.middleware(block) {
@@ -407,10 +433,16 @@ impl Lower<'_> {
                 }
             }
             other => {
-                let mut d = Diagnostic::error("unknown-block", block.kind.span, format!("unknown block kind `{other}`"));
+                let mut d = Diagnostic::error(
+                    "unknown-block",
+                    block.kind.span,
+                    format!("unknown block kind `{other}`"),
+                );
                 d = match did_you_mean(other, TOP_LEVEL.iter().copied()) {
                     Some(h) => d.label("not a kind of block").help(h),
-                    None => d.label("not a kind of block").help(format!("the kinds are: {}", TOP_LEVEL.join(", "))),
+                    None => d
+                        .label("not a kind of block")
+                        .help(format!("the kinds are: {}", TOP_LEVEL.join(", "))),
                 };
                 self.push(d);
             }
@@ -426,9 +458,13 @@ impl Lower<'_> {
             }
             None => {
                 self.push(
-                    Diagnostic::error("missing-name", block.kind.span, format!("`{}` needs a name", block.kind.text))
-                        .label("name expected after this")
-                        .help(format!("write `{} NAME {{`", block.kind.text)),
+                    Diagnostic::error(
+                        "missing-name",
+                        block.kind.span,
+                        format!("`{}` needs a name", block.kind.text),
+                    )
+                    .label("name expected after this")
+                    .help(format!("write `{} NAME {{`", block.kind.text)),
                 );
                 S::new(String::new(), block.kind.span)
             }
@@ -438,9 +474,13 @@ impl Lower<'_> {
     fn no_name(&mut self, block: &Block) {
         if let Some(name) = &block.name {
             self.push(
-                Diagnostic::error("unexpected-name", name.span, format!("`{}` takes no name", block.kind.text))
-                    .label("remove this")
-                    .help(format!("there is one `{}` block per file", block.kind.text)),
+                Diagnostic::error(
+                    "unexpected-name",
+                    name.span,
+                    format!("`{}` takes no name", block.kind.text),
+                )
+                .label("remove this")
+                .help(format!("there is one `{}` block per file", block.kind.text)),
             );
         }
     }
@@ -448,8 +488,15 @@ impl Lower<'_> {
     /// Names become container names, Traefik router names and metric labels:
     /// keep them to lower-case letters, digits and `-`.
     fn check_name(&mut self, name: &Word) {
-        let ok = name.text.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-            && name.text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let ok = name
+            .text
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase())
+            && name
+                .text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !ok {
             self.push(
                 Diagnostic::error("invalid-name", name.span, format!("invalid name `{}`", name.text))
@@ -461,8 +508,12 @@ impl Lower<'_> {
 
     /// Report statements and nested blocks the caller did not handle.
     fn unknown_key(&mut self, word: &Word, what: &str, keys: &[&str]) {
-        let mut d = Diagnostic::error("unknown-key", word.span, format!("unknown key `{}` in {what}", word.text))
-            .label("unknown key");
+        let mut d = Diagnostic::error(
+            "unknown-key",
+            word.span,
+            format!("unknown key `{}` in {what}", word.text),
+        )
+        .label("unknown key");
         d = match did_you_mean(&word.text, keys.iter().copied()) {
             Some(h) => d.help(h),
             None => d.help(format!("{what} takes: {}", keys.join(", "))),
@@ -474,9 +525,13 @@ impl Lower<'_> {
     fn first<'a>(&mut self, seen: &mut Seen<'a>, key: &'a Word) -> bool {
         if let Some(first) = seen.0.get(key.text.as_str()) {
             self.push(
-                Diagnostic::error("repeated-key", key.span, format!("`{}` is given twice", key.text))
-                    .label("repeated here")
-                    .with_secondary(*first, "first given here"),
+                Diagnostic::error(
+                    "repeated-key",
+                    key.span,
+                    format!("`{}` is given twice", key.text),
+                )
+                .label("repeated here")
+                .with_secondary(*first, "first given here"),
             );
             return false;
         }
@@ -485,14 +540,26 @@ impl Lower<'_> {
     }
 
     fn platform(&mut self, block: &Block) -> PlatformDecl {
-        const KEYS: &[&str] = &["domain", "network", "subnet", "edge_subnet", "trusted_proxies"];
-        let mut decl = PlatformDecl { head: block.head_span(), name: self.block_name(block), ..Default::default() };
+        const KEYS: &[&str] = &[
+            "domain",
+            "network",
+            "subnet",
+            "edge_subnet",
+            "trusted_proxies",
+        ];
+        let mut decl = PlatformDecl {
+            head: block.head_span(),
+            name: self.block_name(block),
+            ..Default::default()
+        };
         let mut seen = Seen::default();
         let mut domain = None;
         let mut network = None;
         let mut subnet = None;
         for node in &block.body {
-            let Some(st) = self.statement_only(node, "platform", KEYS) else { continue };
+            let Some(st) = self.statement_only(node, "platform", KEYS) else {
+                continue;
+            };
             if !self.first(&mut seen, &st.key) {
                 continue;
             }
@@ -518,7 +585,9 @@ impl Lower<'_> {
         let mut address = None;
         let mut redirect = None;
         for node in &block.body {
-            let Some(st) = self.statement_only(node, "entrypoint", KEYS) else { continue };
+            let Some(st) = self.statement_only(node, "entrypoint", KEYS) else {
+                continue;
+            };
             if !self.first(&mut seen, &st.key) {
                 continue;
             }
@@ -535,7 +604,12 @@ impl Lower<'_> {
                 (S::default(), 0)
             }
         };
-        EntrypointDecl { name, address, port, redirect }
+        EntrypointDecl {
+            name,
+            address,
+            port,
+            redirect,
+        }
     }
 
     fn resolver(&mut self, block: &Block) -> ResolverDecl {
@@ -545,7 +619,9 @@ impl Lower<'_> {
         let (mut email, mut storage, mut challenge, mut dns_provider) = (None, None, None, None);
         let mut domains = Vec::new();
         for node in &block.body {
-            let Some(st) = self.statement_only(node, "resolver", KEYS) else { continue };
+            let Some(st) = self.statement_only(node, "resolver", KEYS) else {
+                continue;
+            };
             if st.key.text != "domain" && !self.first(&mut seen, &st.key) {
                 continue;
             }
@@ -553,14 +629,20 @@ impl Lower<'_> {
                 "email" => email = self.string(st),
                 "storage" => storage = self.string(st),
                 "challenge" => match st.values.as_slice() {
-                    [kind] if kind.kind == ValueKind::Ident && matches!(kind.raw.as_str(), "tls" | "http") => {
+                    [kind]
+                        if kind.kind == ValueKind::Ident
+                            && matches!(kind.raw.as_str(), "tls" | "http") =>
+                    {
                         challenge = Some(S::new(kind.raw.clone(), kind.span));
                     }
                     [kind, provider] if kind.kind == ValueKind::Ident && kind.raw == "dns" => {
                         challenge = Some(S::new(kind.raw.clone(), kind.span));
                         dns_provider = self.ident_value(provider);
                     }
-                    _ => self.push(arity(st, "`tls`, `http` or `dns PROVIDER` (e.g. `challenge dns cloudflare`)")),
+                    _ => self.push(arity(
+                        st,
+                        "`tls`, `http` or `dns PROVIDER` (e.g. `challenge dns cloudflare`)",
+                    )),
                 },
                 "domain" => {
                     if let Some(d) = self.domain_with_sans(st) {
@@ -572,13 +654,21 @@ impl Lower<'_> {
         }
         if let Some(e) = &email {
             if !e.value.contains('@') {
-                self.push(Diagnostic::error("invalid-value", e.span, "an ACME email needs an `@`").label("not an email address"));
+                self.push(
+                    Diagnostic::error("invalid-value", e.span, "an ACME email needs an `@`")
+                        .label("not an email address"),
+                );
             }
         }
         ResolverDecl {
             name,
             email: self.required(email, block, "email", "email \"admin@example.com\""),
-            storage: self.required(storage, block, "storage", "storage \"/letsencrypt/acme.json\""),
+            storage: self.required(
+                storage,
+                block,
+                "storage",
+                "storage \"/letsencrypt/acme.json\"",
+            ),
             challenge: challenge.unwrap_or_else(|| S::new("tls".into(), block.head_span())),
             dns_provider,
             domains,
@@ -606,11 +696,16 @@ impl Lower<'_> {
     fn dashboard(&mut self, block: &Block) -> DashboardDecl {
         const KEYS: &[&str] = &["host", "entrypoints", "tls", "middlewares"];
         self.no_name(block);
-        let mut decl = DashboardDecl { head: block.head_span(), ..Default::default() };
+        let mut decl = DashboardDecl {
+            head: block.head_span(),
+            ..Default::default()
+        };
         let mut seen = Seen::default();
         let mut host = None;
         for node in &block.body {
-            let Some(st) = self.statement_only(node, "dashboard", KEYS) else { continue };
+            let Some(st) = self.statement_only(node, "dashboard", KEYS) else {
+                continue;
+            };
             if !self.first(&mut seen, &st.key) {
                 continue;
             }
@@ -640,7 +735,10 @@ impl Lower<'_> {
         ];
         const POOL_KEYS: &[&str] = &["max_total", "max_per_host", "idle_timeout"];
         self.no_name(block);
-        let mut decl = GatewayDecl { head: block.head_span(), ..Default::default() };
+        let mut decl = GatewayDecl {
+            head: block.head_span(),
+            ..Default::default()
+        };
         let mut seen = Seen::default();
         for node in &block.body {
             match node {
@@ -651,20 +749,28 @@ impl Lower<'_> {
                     self.no_name(pool);
                     let mut pool_seen = Seen::default();
                     for node in &pool.body {
-                        let Some(st) = self.statement_only(node, "pool", POOL_KEYS) else { continue };
+                        let Some(st) = self.statement_only(node, "pool", POOL_KEYS) else {
+                            continue;
+                        };
                         if !self.first(&mut pool_seen, &st.key) {
                             continue;
                         }
                         match st.key.text.as_str() {
                             "max_total" => decl.pool_max_total = self.count(st).map(|c| c.value),
-                            "max_per_host" => decl.pool_max_per_host = self.count(st).map(|c| c.value),
-                            "idle_timeout" => decl.pool_idle_timeout_ms = self.duration(st).map(|d| d.value),
+                            "max_per_host" => {
+                                decl.pool_max_per_host = self.count(st).map(|c| c.value)
+                            }
+                            "idle_timeout" => {
+                                decl.pool_idle_timeout_ms = self.duration(st).map(|d| d.value)
+                            }
                             _ => self.unknown_key(&st.key, "pool", POOL_KEYS),
                         }
                     }
                 }
                 _ => {
-                    let Some(st) = self.statement_only(node, "gateway", KEYS) else { continue };
+                    let Some(st) = self.statement_only(node, "gateway", KEYS) else {
+                        continue;
+                    };
                     if !self.first(&mut seen, &st.key) {
                         continue;
                     }
@@ -675,7 +781,9 @@ impl Lower<'_> {
                         "max_connections" => decl.max_connections = self.count(st).map(|c| c.value),
                         "max_header_size" => decl.max_header_bytes = self.size(st),
                         "max_body_size" => decl.max_body_bytes = self.size(st),
-                        "header_timeout" => decl.header_timeout_ms = self.duration(st).map(|d| d.value),
+                        "header_timeout" => {
+                            decl.header_timeout_ms = self.duration(st).map(|d| d.value)
+                        }
                         "dns_ttl" => decl.dns_ttl_ms = self.duration(st).map(|d| d.value),
                         _ => self.unknown_key(&st.key, "gateway", KEYS),
                     }
@@ -688,14 +796,27 @@ impl Lower<'_> {
     /// `chain NAME [a, b, c]`
     fn chain(&mut self, st: &Statement) -> Option<ChainDecl> {
         let [name, list] = st.values.as_slice() else {
-            self.push(arity(st, "a name and a list of middlewares: `chain api [cors, auth]`"));
+            self.push(arity(
+                st,
+                "a name and a list of middlewares: `chain api [cors, auth]`",
+            ));
             return None;
         };
         let name = self.ident_value(name)?;
-        self.check_name(&Word { text: name.value.clone(), span: name.span });
+        self.check_name(&Word {
+            text: name.value.clone(),
+            span: name.span,
+        });
         let middlewares = self.list_value(list, Self::ident_value);
         if middlewares.is_empty() {
-            self.push(Diagnostic::error("empty-chain", list.span, format!("chain `{}` is empty", name.value)).label("no middlewares"));
+            self.push(
+                Diagnostic::error(
+                    "empty-chain",
+                    list.span,
+                    format!("chain `{}` is empty", name.value),
+                )
+                .label("no middlewares"),
+            );
         }
         Some(ChainDecl { name, middlewares })
     }
@@ -718,7 +839,10 @@ impl Lower<'_> {
             "upstream_tls",
         ];
         const REPEATABLE: &[&str] = &["prefix", "websocket"];
-        let mut decl = ServiceDecl { name: self.block_name(block), ..Default::default() };
+        let mut decl = ServiceDecl {
+            name: self.block_name(block),
+            ..Default::default()
+        };
         let mut seen = Seen::default();
         for node in &block.body {
             match node {
@@ -735,7 +859,9 @@ impl Lower<'_> {
                     }
                 }
                 Node::Statement(st) => {
-                    if !REPEATABLE.contains(&st.key.text.as_str()) && !self.first(&mut seen, &st.key) {
+                    if !REPEATABLE.contains(&st.key.text.as_str())
+                        && !self.first(&mut seen, &st.key)
+                    {
                         continue;
                     }
                     match st.key.text.as_str() {
@@ -743,16 +869,28 @@ impl Lower<'_> {
                         "port" => decl.port = self.port(st),
                         "hostname" => decl.hostname = self.ident(st),
                         "replicas" => decl.replicas = self.count(st),
-                        "instances" => decl.instances = Some(self.list(st, Self::address_value_with_host)),
-                        "balance" => decl.balance = self.one_of(st, &["round_robin", "least_requests", "random"]),
+                        "instances" => {
+                            decl.instances = Some(self.list(st, Self::address_value_with_host))
+                        }
+                        "balance" => {
+                            decl.balance =
+                                self.one_of(st, &["round_robin", "least_requests", "random"])
+                        }
                         "prefix" => decl.prefixes.extend(self.path(st)),
                         "websocket" => decl.websockets.extend(self.path(st)),
                         "priority" => decl.priority = self.count(st),
                         "chain" => decl.chain = self.ident(st),
                         "database" => decl.database = self.ident(st),
                         "health" | "timeouts" | "upstream_tls" => self.push(
-                            Diagnostic::error("expected-block", st.key.span, format!("`{}` is a block", st.key.text))
-                                .help(format!("write `{} {{`, its settings one per line, then `}}`", st.key.text)),
+                            Diagnostic::error(
+                                "expected-block",
+                                st.key.span,
+                                format!("`{}` is a block", st.key.text),
+                            )
+                            .help(format!(
+                                "write `{} {{`, its settings one per line, then `}}`",
+                                st.key.text
+                            )),
                         ),
                         _ => self.unknown_key(&st.key, "service", KEYS),
                     }
@@ -763,9 +901,15 @@ impl Lower<'_> {
         if decl.replicas.is_some() && decl.instances.is_some() {
             let r = decl.replicas.as_ref().map(|r| r.span).unwrap_or_default();
             self.push(
-                Diagnostic::error("replicas-and-instances", r, "a service takes `replicas` or `instances`, not both")
-                    .label("replicas given here")
-                    .help("`replicas N` names the instances HOSTNAME-1..N; `instances [...]` lists them"),
+                Diagnostic::error(
+                    "replicas-and-instances",
+                    r,
+                    "a service takes `replicas` or `instances`, not both",
+                )
+                .label("replicas given here")
+                .help(
+                    "`replicas N` names the instances HOSTNAME-1..N; `instances [...]` lists them",
+                ),
             );
         }
         if decl.port.is_none() && decl.instances.is_none() && decl.replicas.is_none() {
@@ -776,11 +920,16 @@ impl Lower<'_> {
 
     fn health(&mut self, block: &Block) -> HealthDecl {
         const KEYS: &[&str] = &["path", "interval", "timeout", "healthy", "unhealthy"];
-        let mut decl = HealthDecl { head: block.head_span(), ..Default::default() };
+        let mut decl = HealthDecl {
+            head: block.head_span(),
+            ..Default::default()
+        };
         let mut seen = Seen::default();
         let mut path = None;
         for node in &block.body {
-            let Some(st) = self.statement_only(node, "health", KEYS) else { continue };
+            let Some(st) = self.statement_only(node, "health", KEYS) else {
+                continue;
+            };
             if !self.first(&mut seen, &st.key) {
                 continue;
             }
@@ -801,7 +950,9 @@ impl Lower<'_> {
         const KEYS: &[&str] = &["connect", "response", "websocket_idle"];
         let mut seen = Seen::default();
         for node in &block.body {
-            let Some(st) = self.statement_only(node, "timeouts", KEYS) else { continue };
+            let Some(st) = self.statement_only(node, "timeouts", KEYS) else {
+                continue;
+            };
             if !self.first(&mut seen, &st.key) {
                 continue;
             }
@@ -820,7 +971,9 @@ impl Lower<'_> {
         let mut seen = Seen::default();
         let mut ca = None;
         for node in &block.body {
-            let Some(st) = self.statement_only(node, "upstream_tls", KEYS) else { continue };
+            let Some(st) = self.statement_only(node, "upstream_tls", KEYS) else {
+                continue;
+            };
             if !self.first(&mut seen, &st.key) {
                 continue;
             }
@@ -834,8 +987,12 @@ impl Lower<'_> {
         }
         if decl.cert_file.is_some() != decl.key_file.is_some() {
             self.push(
-                Diagnostic::error("incomplete-client-cert", block.head_span(), "a client certificate needs both `cert` and `key`")
-                    .label("in this block"),
+                Diagnostic::error(
+                    "incomplete-client-cert",
+                    block.head_span(),
+                    "a client certificate needs both `cert` and `key`",
+                )
+                .label("in this block"),
             );
         }
         decl.ca_file = self.required(ca, block, "ca", "ca file \"/certs/ca.pem\"");
@@ -845,7 +1002,9 @@ impl Lower<'_> {
     /// `file "/path"`: a file reference (never inline key material).
     fn file_ref(&mut self, st: &Statement) -> Option<S<String>> {
         match st.values.as_slice() {
-            [kw, path] if kw.kind == ValueKind::Ident && kw.raw == "file" => self.string_value(path),
+            [kw, path] if kw.kind == ValueKind::Ident && kw.raw == "file" => {
+                self.string_value(path)
+            }
             _ => {
                 self.push(arity(st, "`file \"PATH\"`"));
                 None
@@ -854,12 +1013,26 @@ impl Lower<'_> {
     }
 
     fn edge_route(&mut self, block: &Block) -> EdgeRouteDecl {
-        const KEYS: &[&str] =
-            &["host", "prefix", "path", "methods", "priority", "to", "middlewares", "entrypoints", "tls"];
-        let mut decl = EdgeRouteDecl { name: self.block_name(block), ..Default::default() };
+        const KEYS: &[&str] = &[
+            "host",
+            "prefix",
+            "path",
+            "methods",
+            "priority",
+            "to",
+            "middlewares",
+            "entrypoints",
+            "tls",
+        ];
+        let mut decl = EdgeRouteDecl {
+            name: self.block_name(block),
+            ..Default::default()
+        };
         let mut seen = Seen::default();
         for node in &block.body {
-            let Some(st) = self.statement_only(node, "edge_route", KEYS) else { continue };
+            let Some(st) = self.statement_only(node, "edge_route", KEYS) else {
+                continue;
+            };
             if !self.first(&mut seen, &st.key) {
                 continue;
             }
@@ -878,13 +1051,22 @@ impl Lower<'_> {
         }
         match (&decl.prefix, &decl.path) {
             (Some(_), Some(path)) => self.push(
-                Diagnostic::error("prefix-and-path", path.span, "an edge route matches a `prefix` or an exact `path`, not both")
-                    .label("second match"),
+                Diagnostic::error(
+                    "prefix-and-path",
+                    path.span,
+                    "an edge route matches a `prefix` or an exact `path`, not both",
+                )
+                .label("second match"),
             ),
             (None, None) => self.missing(block, "prefix", "prefix \"/v1\"` or `path \"/health\""),
             _ => {}
         }
-        if decl.priority.is_none() && !block.statements().any(|st| st.key.text == "priority" || crate::diagnostic::suggest(&st.key.text, ["priority"]).is_some()) {
+        if decl.priority.is_none()
+            && !block.statements().any(|st| {
+                st.key.text == "priority"
+                    || crate::diagnostic::suggest(&st.key.text, ["priority"]).is_some()
+            })
+        {
             self.push(
                 Diagnostic::error("missing-priority", decl.name.span, format!("edge route `{}` has no explicit priority", decl.name.value))
                     .label("priority missing")
@@ -901,7 +1083,9 @@ impl Lower<'_> {
     fn edge_target(&mut self, st: &Statement) -> Option<S<EdgeTargetDecl>> {
         let span = st.values_span();
         match st.values.as_slice() {
-            [v] if v.kind == ValueKind::Ident && v.raw == "gateway" => Some(S::new(EdgeTargetDecl::Gateway, span)),
+            [v] if v.kind == ValueKind::Ident && v.raw == "gateway" => {
+                Some(S::new(EdgeTargetDecl::Gateway, span))
+            }
             [kw, name] if kw.kind == ValueKind::Ident && kw.raw == "service" => {
                 let name = self.ident_value(name)?;
                 Some(S::new(EdgeTargetDecl::Service(name), span))
@@ -919,7 +1103,9 @@ impl Lower<'_> {
         let config = match kind {
             "strip_prefix" => {
                 let mut prefixes = None;
-                self.simple_block(block, &["prefixes"], |cx, st| prefixes = Some(cx.list(st, Self::path_value)));
+                self.simple_block(block, &["prefixes"], |cx, st| {
+                    prefixes = Some(cx.list(st, Self::path_value))
+                });
                 let prefixes = prefixes.unwrap_or_default();
                 if prefixes.is_empty() {
                     self.missing(block, "prefixes", "prefixes [\"/api\"]");
@@ -929,13 +1115,17 @@ impl Lower<'_> {
             "add_prefix" => {
                 let mut prefix = None;
                 self.simple_block(block, &["prefix"], |cx, st| prefix = cx.path(st));
-                MiddlewareDeclConfig::AddPrefix { prefix: self.required(prefix, block, "prefix", "prefix \"/v2\"") }
+                MiddlewareDeclConfig::AddPrefix {
+                    prefix: self.required(prefix, block, "prefix", "prefix \"/v2\""),
+                }
             }
             "headers" => MiddlewareDeclConfig::Headers(self.headers(block)),
             "cors" => MiddlewareDeclConfig::Cors(self.cors(block)),
             "basic_auth" => {
                 let mut users = Vec::new();
-                self.simple_block(block, &["users"], |cx, st| users = cx.list(st, Self::htpasswd_value));
+                self.simple_block(block, &["users"], |cx, st| {
+                    users = cx.list(st, Self::htpasswd_value)
+                });
                 if users.is_empty() {
                     self.missing(block, "users", "users [\"admin:$apr1$...\"]");
                 }
@@ -946,7 +1136,9 @@ impl Lower<'_> {
             "cache" => MiddlewareDeclConfig::Cache(self.cache(block)),
             "access_log" => {
                 let mut audit = false;
-                self.simple_block(block, &["audit"], |cx, st| audit = cx.bool(st).is_some_and(|b| b.value));
+                self.simple_block(block, &["audit"], |cx, st| {
+                    audit = cx.bool(st).is_some_and(|b| b.value)
+                });
                 MiddlewareDeclConfig::AccessLog { audit }
             }
             "errors" => {
@@ -960,16 +1152,27 @@ impl Lower<'_> {
             }
             _ => return None,
         };
-        Some(MiddlewareDecl { name, kind_span: block.kind.span, config })
+        Some(MiddlewareDecl {
+            name,
+            kind_span: block.kind.span,
+            config,
+        })
     }
 
     /// Walk a block of plain, non-repeatable statements, handing known keys
     /// to `f` and reporting the rest.
-    fn simple_block(&mut self, block: &Block, keys: &[&str], mut f: impl FnMut(&mut Self, &Statement)) {
+    fn simple_block(
+        &mut self,
+        block: &Block,
+        keys: &[&str],
+        mut f: impl FnMut(&mut Self, &Statement),
+    ) {
         let what = block.kind.text.clone();
         let mut seen = Seen::default();
         for node in &block.body {
-            let Some(st) = self.statement_only(node, &what, keys) else { continue };
+            let Some(st) = self.statement_only(node, &what, keys) else {
+                continue;
+            };
             if !self.first(&mut seen, &st.key) {
                 continue;
             }
@@ -995,12 +1198,18 @@ impl Lower<'_> {
             "set_response_header",
             "remove_response_header",
         ];
-        const REPEATABLE: &[&str] =
-            &["set_request_header", "remove_request_header", "set_response_header", "remove_response_header"];
+        const REPEATABLE: &[&str] = &[
+            "set_request_header",
+            "remove_request_header",
+            "set_response_header",
+            "remove_response_header",
+        ];
         let mut decl = HeadersDecl::default();
         let mut seen = Seen::default();
         for node in &block.body {
-            let Some(st) = self.statement_only(node, "headers", KEYS) else { continue };
+            let Some(st) = self.statement_only(node, "headers", KEYS) else {
+                continue;
+            };
             if !REPEATABLE.contains(&st.key.text.as_str()) && !self.first(&mut seen, &st.key) {
                 continue;
             }
@@ -1025,7 +1234,9 @@ impl Lower<'_> {
                 "set_request_header" => decl.set_request_headers.extend(self.header_pair(st)),
                 "set_response_header" => decl.set_response_headers.extend(self.header_pair(st)),
                 "remove_request_header" => decl.remove_request_headers.extend(self.header_name(st)),
-                "remove_response_header" => decl.remove_response_headers.extend(self.header_name(st)),
+                "remove_response_header" => {
+                    decl.remove_response_headers.extend(self.header_name(st))
+                }
                 _ => self.unknown_key(&st.key, "headers", KEYS),
             }
         }
@@ -1034,7 +1245,10 @@ impl Lower<'_> {
 
     fn header_pair(&mut self, st: &Statement) -> Option<(String, String)> {
         let [name, value] = st.values.as_slice() else {
-            self.push(arity(st, "a header name and value: `set_response_header \"X-Frame-Options\" \"DENY\"`"));
+            self.push(arity(
+                st,
+                "a header name and value: `set_response_header \"X-Frame-Options\" \"DENY\"`",
+            ));
             return None;
         };
         let name = self.header_name_value(name)?;
@@ -1053,28 +1267,62 @@ impl Lower<'_> {
     fn header_name_value(&mut self, v: &Value) -> Option<S<String>> {
         let name = self.string_value(v)?;
         let token = !name.value.is_empty()
-            && name.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            && name
+                .value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
         if !token {
-            self.push(Diagnostic::error("invalid-header-name", v.span, format!("invalid header name {:?}", name.value)).label("not an HTTP token"));
+            self.push(
+                Diagnostic::error(
+                    "invalid-header-name",
+                    v.span,
+                    format!("invalid header name {:?}", name.value),
+                )
+                .label("not an HTTP token"),
+            );
             return None;
         }
         Some(name)
     }
 
     fn cors(&mut self, block: &Block) -> CorsDecl {
-        const KEYS: &[&str] = &["origins", "methods", "headers", "expose", "max_age", "credentials"];
-        let mut decl = CorsDecl { max_age_s: 600, ..Default::default() };
+        const KEYS: &[&str] = &[
+            "origins",
+            "methods",
+            "headers",
+            "expose",
+            "max_age",
+            "credentials",
+        ];
+        let mut decl = CorsDecl {
+            max_age_s: 600,
+            ..Default::default()
+        };
         let mut seen = Seen::default();
         for node in &block.body {
-            let Some(st) = self.statement_only(node, "cors", KEYS) else { continue };
+            let Some(st) = self.statement_only(node, "cors", KEYS) else {
+                continue;
+            };
             if !self.first(&mut seen, &st.key) {
                 continue;
             }
             match st.key.text.as_str() {
                 "origins" => decl.origins = self.list(st, Self::origin_value),
                 "methods" => decl.methods = self.methods(st),
-                "headers" => decl.headers = self.list(st, Self::header_name_value).into_iter().map(|s| s.value).collect(),
-                "expose" => decl.expose = self.list(st, Self::header_name_value).into_iter().map(|s| s.value).collect(),
+                "headers" => {
+                    decl.headers = self
+                        .list(st, Self::header_name_value)
+                        .into_iter()
+                        .map(|s| s.value)
+                        .collect()
+                }
+                "expose" => {
+                    decl.expose = self
+                        .list(st, Self::header_name_value)
+                        .into_iter()
+                        .map(|s| s.value)
+                        .collect()
+                }
                 "max_age" => decl.max_age_s = self.duration(st).map_or(600, |d| d.value / 1000),
                 "credentials" => decl.credentials = self.bool(st),
                 _ => self.unknown_key(&st.key, "cors", KEYS),
@@ -1092,7 +1340,8 @@ impl Lower<'_> {
         let valid = o == "*"
             || ((o.starts_with("https://") || o.starts_with("http://"))
                 && !o.ends_with('/')
-                && o.split_once("://").is_some_and(|(_, host)| !host.is_empty() && !host.contains('/')));
+                && o.split_once("://")
+                    .is_some_and(|(_, host)| !host.is_empty() && !host.contains('/')));
         if !valid {
             self.push(
                 Diagnostic::error("invalid-origin", v.span, format!("invalid CORS origin {o:?}"))
@@ -1105,13 +1354,25 @@ impl Lower<'_> {
     }
 
     fn jwt(&mut self, block: &Block) -> JwtDecl {
-        const KEYS: &[&str] =
-            &["algorithms", "key", "issuer", "audience", "roles_claim", "leeway", "public", "require_roles"];
-        const ALGORITHMS: &[&str] = &["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA"];
+        const KEYS: &[&str] = &[
+            "algorithms",
+            "key",
+            "issuer",
+            "audience",
+            "roles_claim",
+            "leeway",
+            "public",
+            "require_roles",
+        ];
+        const ALGORITHMS: &[&str] = &[
+            "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA",
+        ];
         let mut decl = JwtDecl::default();
         let mut seen = Seen::default();
         for node in &block.body {
-            let Some(st) = self.statement_only(node, "jwt", KEYS) else { continue };
+            let Some(st) = self.statement_only(node, "jwt", KEYS) else {
+                continue;
+            };
             if st.key.text != "require_roles" && !self.first(&mut seen, &st.key) {
                 continue;
             }
@@ -1121,14 +1382,24 @@ impl Lower<'_> {
                     for alg in &decl.algorithms {
                         if alg.value.eq_ignore_ascii_case("none") {
                             self.push(
-                                Diagnostic::error("insecure-algorithm", alg.span, "`none` is not a signature algorithm")
-                                    .label("would accept unsigned tokens"),
+                                Diagnostic::error(
+                                    "insecure-algorithm",
+                                    alg.span,
+                                    "`none` is not a signature algorithm",
+                                )
+                                .label("would accept unsigned tokens"),
                             );
                         } else if !ALGORITHMS.contains(&alg.value.as_str()) {
-                            let mut d = Diagnostic::error("unknown-algorithm", alg.span, format!("unknown JWT algorithm `{}`", alg.value));
+                            let mut d = Diagnostic::error(
+                                "unknown-algorithm",
+                                alg.span,
+                                format!("unknown JWT algorithm `{}`", alg.value),
+                            );
                             d = match did_you_mean(&alg.value, ALGORITHMS.iter().copied()) {
                                 Some(h) => d.help(h),
-                                None => d.help(format!("the algorithms are: {}", ALGORITHMS.join(", "))),
+                                None => {
+                                    d.help(format!("the algorithms are: {}", ALGORITHMS.join(", ")))
+                                }
                             };
                             self.push(d);
                         }
@@ -1143,7 +1414,11 @@ impl Lower<'_> {
                 "require_roles" => {
                     if let [path, roles] = st.values.as_slice() {
                         if let Some(path) = self.path_value(path) {
-                            let roles = self.list_value(roles, Self::ident_value).into_iter().map(|r| r.value).collect();
+                            let roles = self
+                                .list_value(roles, Self::ident_value)
+                                .into_iter()
+                                .map(|r| r.value)
+                                .collect();
                             decl.require_roles.push((path, roles));
                         }
                     } else {
@@ -1192,10 +1467,12 @@ impl Lower<'_> {
 
     fn rate_limit(&mut self, block: &Block) -> RateLimitDecl {
         let mut decl = RateLimitDecl::default();
-        self.simple_block(block, &["key", "average", "burst"], |cx, st| match st.key.text.as_str() {
-            "key" => decl.key = cx.one_of(st, &["client_ip", "user"]),
-            "average" => decl.average = cx.rate(st),
-            _ => decl.burst = cx.count(st).map(|c| S::new(u64::from(c.value), c.span)),
+        self.simple_block(block, &["key", "average", "burst"], |cx, st| {
+            match st.key.text.as_str() {
+                "key" => decl.key = cx.one_of(st, &["client_ip", "user"]),
+                "average" => decl.average = cx.rate(st),
+                _ => decl.burst = cx.count(st).map(|c| S::new(u64::from(c.value), c.span)),
+            }
         });
         if decl.key.is_none() {
             self.missing(block, "key", "key client_ip` or `key user");
@@ -1208,18 +1485,26 @@ impl Lower<'_> {
 
     fn cache(&mut self, block: &Block) -> CacheDecl {
         let mut decl = CacheDecl::default();
-        self.simple_block(block, &["ttl", "methods", "max_entries", "max_size"], |cx, st| match st.key.text.as_str() {
-            "ttl" => decl.ttl_ms = cx.duration(st).map(|d| d.value),
-            "methods" => decl.methods = cx.methods(st),
-            "max_entries" => decl.max_entries = cx.count(st).map(|c| u64::from(c.value)),
-            _ => decl.max_bytes = cx.size(st),
-        });
+        self.simple_block(
+            block,
+            &["ttl", "methods", "max_entries", "max_size"],
+            |cx, st| match st.key.text.as_str() {
+                "ttl" => decl.ttl_ms = cx.duration(st).map(|d| d.value),
+                "methods" => decl.methods = cx.methods(st),
+                "max_entries" => decl.max_entries = cx.count(st).map(|c| u64::from(c.value)),
+                _ => decl.max_bytes = cx.size(st),
+            },
+        );
         for m in &decl.methods {
             if !matches!(m.value.as_str(), "GET" | "HEAD") {
                 self.push(
-                    Diagnostic::error("uncacheable-method", m.span, format!("{} responses are not cached", m.value))
-                        .label("not cacheable")
-                        .help("the response cache serves GET and HEAD only"),
+                    Diagnostic::error(
+                        "uncacheable-method",
+                        m.span,
+                        format!("{} responses are not cached", m.value),
+                    )
+                    .label("not cacheable")
+                    .help("the response cache serves GET and HEAD only"),
                 );
             }
         }
@@ -1230,11 +1515,23 @@ impl Lower<'_> {
     }
 
     fn database(&mut self, block: &Block) -> DatabaseDecl {
-        const KEYS: &[&str] = &["primary", "replicas", "pool_min", "pool_max", "command_timeout", "pool_mode"];
-        let mut decl = DatabaseDecl { name: self.block_name(block), ..Default::default() };
+        const KEYS: &[&str] = &[
+            "primary",
+            "replicas",
+            "pool_min",
+            "pool_max",
+            "command_timeout",
+            "pool_mode",
+        ];
+        let mut decl = DatabaseDecl {
+            name: self.block_name(block),
+            ..Default::default()
+        };
         let mut seen = Seen::default();
         for node in &block.body {
-            let Some(st) = self.statement_only(node, "database", KEYS) else { continue };
+            let Some(st) = self.statement_only(node, "database", KEYS) else {
+                continue;
+            };
             if !self.first(&mut seen, &st.key) {
                 continue;
             }
@@ -1244,7 +1541,9 @@ impl Lower<'_> {
                 "pool_min" => decl.pool_min = self.count(st),
                 "pool_max" => decl.pool_max = self.count(st),
                 "command_timeout" => decl.command_timeout_ms = self.duration(st).map(|d| d.value),
-                "pool_mode" => decl.pool_mode = self.one_of(st, &["transaction", "session", "statement"]),
+                "pool_mode" => {
+                    decl.pool_mode = self.one_of(st, &["transaction", "session", "statement"])
+                }
                 _ => self.unknown_key(&st.key, "database", KEYS),
             }
         }
@@ -1266,14 +1565,30 @@ impl Lower<'_> {
             }
             [v] if matches!(v.kind, ValueKind::Str(_)) => {
                 self.push(
-                    Diagnostic::error("inline-secret", v.span, "a connection string is written inline")
-                        .label("may hold a password")
-                        .help(format!("name the env var that holds it: `{} env {}`", st.key.text, if list { "[DATABASE_READ_URL_1]" } else { "DATABASE_URL" })),
+                    Diagnostic::error(
+                        "inline-secret",
+                        v.span,
+                        "a connection string is written inline",
+                    )
+                    .label("may hold a password")
+                    .help(format!(
+                        "name the env var that holds it: `{} env {}`",
+                        st.key.text,
+                        if list {
+                            "[DATABASE_READ_URL_1]"
+                        } else {
+                            "DATABASE_URL"
+                        }
+                    )),
                 );
                 None
             }
             _ => {
-                let form = if list { "`replicas env [NAME, ...]`" } else { "`primary env NAME`" };
+                let form = if list {
+                    "`replicas env [NAME, ...]`"
+                } else {
+                    "`primary env NAME`"
+                };
                 self.push(arity(st, form));
                 None
             }
@@ -1285,7 +1600,12 @@ impl Lower<'_> {
         let kind = match &block.name {
             Some(name) => {
                 if !ALERT_KINDS.contains(&name.text.as_str()) {
-                    let mut d = Diagnostic::error("unknown-alert", name.span, format!("unknown alert `{}`", name.text)).label("not an alert kind");
+                    let mut d = Diagnostic::error(
+                        "unknown-alert",
+                        name.span,
+                        format!("unknown alert `{}`", name.text),
+                    )
+                    .label("not an alert kind");
                     d = match did_you_mean(&name.text, ALERT_KINDS.iter().copied()) {
                         Some(h) => d.help(h),
                         None => d.help(format!("the alerts are: {}", ALERT_KINDS.join(", "))),
@@ -1295,14 +1615,25 @@ impl Lower<'_> {
                 S::new(name.text.clone(), name.span)
             }
             None => {
-                self.push(Diagnostic::error("missing-name", block.kind.span, "`alert` needs a kind").help(format!("write `alert KIND {{` with KIND one of: {}", ALERT_KINDS.join(", "))));
+                self.push(
+                    Diagnostic::error("missing-name", block.kind.span, "`alert` needs a kind")
+                        .help(format!(
+                            "write `alert KIND {{` with KIND one of: {}",
+                            ALERT_KINDS.join(", ")
+                        )),
+                );
                 S::new(String::new(), block.kind.span)
             }
         };
-        let mut decl = AlertDecl { kind, ..Default::default() };
+        let mut decl = AlertDecl {
+            kind,
+            ..Default::default()
+        };
         let mut seen = Seen::default();
         for node in &block.body {
-            let Some(st) = self.statement_only(node, "alert", KEYS) else { continue };
+            let Some(st) = self.statement_only(node, "alert", KEYS) else {
+                continue;
+            };
             if !self.first(&mut seen, &st.key) {
                 continue;
             }
@@ -1313,7 +1644,14 @@ impl Lower<'_> {
                 "quantile" => {
                     if let Some(q) = self.number(st) {
                         if !(q.value > 0.0 && q.value < 1.0) {
-                            self.push(Diagnostic::error("out-of-range", q.span, "a quantile is between 0 and 1").label("e.g. 0.99"));
+                            self.push(
+                                Diagnostic::error(
+                                    "out-of-range",
+                                    q.span,
+                                    "a quantile is between 0 and 1",
+                                )
+                                .label("e.g. 0.99"),
+                            );
                         }
                         decl.quantile = Some(q);
                     }
@@ -1343,7 +1681,11 @@ impl Lower<'_> {
                 Threshold::PerSecond(r.value.0 as f64 * 1000.0 / r.value.1 as f64)
             }
             _ => {
-                self.push(type_error(v, "threshold", "a threshold: `5%`, `1s` or `50/s`"));
+                self.push(type_error(
+                    v,
+                    "threshold",
+                    "a threshold: `5%`, `1s` or `50/s`",
+                ));
                 return None;
             }
         };
@@ -1354,11 +1696,20 @@ impl Lower<'_> {
 
     /// The statement in `node`, reporting a nested block that `what` does
     /// not take. Comments and blank lines yield `None` silently.
-    fn statement_only<'n>(&mut self, node: &'n Node, what: &str, keys: &[&str]) -> Option<&'n Statement> {
+    fn statement_only<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        keys: &[&str],
+    ) -> Option<&'n Statement> {
         match node {
             Node::Statement(st) => Some(st),
             Node::Block(b) => {
-                let mut d = Diagnostic::error("unexpected-block", b.head_span(), format!("{what} takes no `{}` block", b.kind.text));
+                let mut d = Diagnostic::error(
+                    "unexpected-block",
+                    b.head_span(),
+                    format!("{what} takes no `{}` block", b.kind.text),
+                );
                 if let Some(h) = did_you_mean(&b.kind.text, keys.iter().copied()) {
                     d = d.help(h);
                 }
@@ -1369,7 +1720,13 @@ impl Lower<'_> {
         }
     }
 
-    fn required<T: Default>(&mut self, value: Option<S<T>>, block: &Block, key: &str, example: &str) -> S<T> {
+    fn required<T: Default>(
+        &mut self,
+        value: Option<S<T>>,
+        block: &Block,
+        key: &str,
+        example: &str,
+    ) -> S<T> {
         value.unwrap_or_else(|| {
             self.missing(block, key, example);
             S::new(T::default(), block.head_span())
@@ -1396,7 +1753,10 @@ impl Lower<'_> {
         match &v.kind {
             ValueKind::Str(s) => Some(S::new(s.clone(), v.span)),
             _ => {
-                self.push(type_error(v, "", "a string in double quotes").help(format!("write \"{}\"", v.raw)));
+                self.push(
+                    type_error(v, "", "a string in double quotes")
+                        .help(format!("write \"{}\"", v.raw)),
+                );
                 None
             }
         }
@@ -1426,11 +1786,19 @@ impl Lower<'_> {
         if choices.contains(&v.value.as_str()) {
             return Some(v);
         }
-        let mut d = Diagnostic::error("invalid-value", v.span, format!("`{}` is not a valid `{}`", v.value, st.key.text))
-            .label("unexpected value");
+        let mut d = Diagnostic::error(
+            "invalid-value",
+            v.span,
+            format!("`{}` is not a valid `{}`", v.value, st.key.text),
+        )
+        .label("unexpected value");
         d = match did_you_mean(&v.value, choices.iter().copied()) {
             Some(h) => d.help(h),
-            None => d.help(format!("`{}` is one of: {}", st.key.text, choices.join(", "))),
+            None => d.help(format!(
+                "`{}` is one of: {}",
+                st.key.text,
+                choices.join(", ")
+            )),
         };
         self.push(d);
         None
@@ -1468,12 +1836,22 @@ impl Lower<'_> {
         }
         match v.raw.parse::<u32>() {
             Ok(0) if st.key.text != "priority" => {
-                self.push(Diagnostic::error("out-of-range", v.span, format!("`{}` must be at least 1", st.key.text)).label("zero"));
+                self.push(
+                    Diagnostic::error(
+                        "out-of-range",
+                        v.span,
+                        format!("`{}` must be at least 1", st.key.text),
+                    )
+                    .label("zero"),
+                );
                 None
             }
             Ok(n) => Some(S::new(n, v.span)),
             Err(_) => {
-                self.push(Diagnostic::error("out-of-range", v.span, format!("`{}` is too large", v.raw)).label("at most 4294967295"));
+                self.push(
+                    Diagnostic::error("out-of-range", v.span, format!("`{}` is too large", v.raw))
+                        .label("at most 4294967295"),
+                );
                 None
             }
         }
@@ -1481,7 +1859,11 @@ impl Lower<'_> {
 
     fn port(&mut self, st: &Statement) -> Option<S<u16>> {
         let v = self.single(st, "one port number")?;
-        self.port_text(&v.raw, v.span, v.kind == ValueKind::Quantity && !v.raw.contains('.'))
+        self.port_text(
+            &v.raw,
+            v.span,
+            v.kind == ValueKind::Quantity && !v.raw.contains('.'),
+        )
     }
 
     fn port_text(&mut self, text: &str, span: Span, is_integer: bool) -> Option<S<u16>> {
@@ -1505,11 +1887,18 @@ impl Lower<'_> {
 
     fn address_value(&mut self, v: &Value) -> Option<S<(String, u16)>> {
         if v.kind != ValueKind::Address {
-            let hint = if let ValueKind::Str(s) = &v.kind { format!("write it without quotes: {s}") } else { "e.g. `:443`".into() };
+            let hint = if let ValueKind::Str(s) = &v.kind {
+                format!("write it without quotes: {s}")
+            } else {
+                "e.g. `:443`".into()
+            };
             self.push(type_error(v, "", "an address `host:port` or `:port`").help(hint));
             return None;
         }
-        let (host, port) = v.raw.rsplit_once(':').expect("the grammar's address has a colon");
+        let (host, port) = v
+            .raw
+            .rsplit_once(':')
+            .expect("the grammar's address has a colon");
         let port_span = Span::new(v.span.end - port.len(), v.span.end);
         if host.contains('.') && host.chars().all(|c| c.is_ascii_digit() || c == '.') {
             self.ipv4(host, Span::new(v.span.start, v.span.start + host.len()))?;
@@ -1523,7 +1912,11 @@ impl Lower<'_> {
         let a = self.address_value(v)?;
         let (host, _) = a.value.0.rsplit_once(':').expect("checked above");
         if host.is_empty() {
-            self.push(Diagnostic::error("invalid-instance", v.span, "an instance needs a host").label("no host").help("write `host:port`, e.g. auth-service-1:8081"));
+            self.push(
+                Diagnostic::error("invalid-instance", v.span, "an instance needs a host")
+                    .label("no host")
+                    .help("write `host:port`, e.g. auth-service-1:8081"),
+            );
             return None;
         }
         Some(S::new((host.to_string(), a.value.1), a.span))
@@ -1544,16 +1937,31 @@ impl Lower<'_> {
         let addr = self.ipv4(ip, Span::new(v.span.start, v.span.start + ip.len()))?;
         let bits_span = Span::new(v.span.end - bits.len(), v.span.end);
         let Some(bits) = bits.parse::<u32>().ok().filter(|b| *b <= 32) else {
-            self.push(Diagnostic::error("invalid-cidr", bits_span, format!("invalid prefix length `/{bits}`")).label("must be 0 to 32"));
+            self.push(
+                Diagnostic::error(
+                    "invalid-cidr",
+                    bits_span,
+                    format!("invalid prefix length `/{bits}`"),
+                )
+                .label("must be 0 to 32"),
+            );
             return None;
         };
-        let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+        let mask = if bits == 0 {
+            0
+        } else {
+            u32::MAX << (32 - bits)
+        };
         if addr & !mask != 0 {
             let network = std::net::Ipv4Addr::from(addr & mask);
             self.push(
-                Diagnostic::error("invalid-cidr", v.span, format!("`{}` has host bits set", v.raw))
-                    .label("not a network address")
-                    .help(format!("did you mean `{network}/{bits}`?")),
+                Diagnostic::error(
+                    "invalid-cidr",
+                    v.span,
+                    format!("`{}` has host bits set", v.raw),
+                )
+                .label("not a network address")
+                .help(format!("did you mean `{network}/{bits}`?")),
             );
             return None;
         }
@@ -1589,7 +1997,9 @@ impl Lower<'_> {
                     && label.len() <= 63
                     && !label.starts_with('-')
                     && !label.ends_with('-')
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             });
         if !valid || host.value.bytes().any(|b| b.is_ascii_uppercase()) {
             self.push(
@@ -1620,13 +2030,20 @@ impl Lower<'_> {
             Some("a path has no `.` or `..` segments")
         } else if p.contains('%') {
             Some("write the path decoded: requests are matched after percent-decoding")
-        } else if p.bytes().any(|b| !(b.is_ascii_graphic()) || matches!(b, b'?' | b'#' | b'\\')) {
+        } else if p
+            .bytes()
+            .any(|b| !(b.is_ascii_graphic()) || matches!(b, b'?' | b'#' | b'\\'))
+        {
             Some("a path has no spaces, `?`, `#`, `\\` or non-ASCII characters")
         } else {
             None
         };
         if let Some(problem) = problem {
-            self.push(Diagnostic::error("invalid-path", v.span, format!("invalid path {p:?}")).label("not a normalized path").help(problem));
+            self.push(
+                Diagnostic::error("invalid-path", v.span, format!("invalid path {p:?}"))
+                    .label("not a normalized path")
+                    .help(problem),
+            );
             return None;
         }
         Some(path)
@@ -1641,7 +2058,12 @@ impl Lower<'_> {
                     return true;
                 }
                 let upper = m.value.to_ascii_uppercase();
-                let mut d = Diagnostic::error("invalid-method", m.span, format!("unknown HTTP method `{}`", m.value)).label("not a method");
+                let mut d = Diagnostic::error(
+                    "invalid-method",
+                    m.span,
+                    format!("unknown HTTP method `{}`", m.value),
+                )
+                .label("not a method");
                 d = if METHODS.contains(&upper.as_str()) {
                     d.help(format!("methods are upper-case: `{upper}`"))
                 } else {
@@ -1656,14 +2078,33 @@ impl Lower<'_> {
     fn env_var_value(&mut self, v: &Value) -> Option<S<String>> {
         let name = self.ident_value(v)?;
         let n = name.value.as_str();
-        let valid = n.chars().next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
-            && n.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        let valid = n
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+            && n.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
         if !valid {
-            let fixed: String = n.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+            let fixed: String = n
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
             self.push(
-                Diagnostic::error("invalid-env-var", v.span, format!("invalid environment variable name `{n}`"))
-                    .label("not an env var name")
-                    .help(format!("env var names are upper-case letters, digits and `_`: `{fixed}`")),
+                Diagnostic::error(
+                    "invalid-env-var",
+                    v.span,
+                    format!("invalid environment variable name `{n}`"),
+                )
+                .label("not an env var name")
+                .help(format!(
+                    "env var names are upper-case letters, digits and `_`: `{fixed}`"
+                )),
             );
             return None;
         }
@@ -1673,7 +2114,11 @@ impl Lower<'_> {
     fn htpasswd_value(&mut self, v: &Value) -> Option<S<String>> {
         let entry = self.string_value(v)?;
         let hashed = entry.value.split_once(':').is_some_and(|(user, hash)| {
-            !user.is_empty() && (hash.starts_with("$apr1$") || hash.starts_with("$2y$") || hash.starts_with("$2b$") || hash.starts_with("{SHA}"))
+            !user.is_empty()
+                && (hash.starts_with("$apr1$")
+                    || hash.starts_with("$2y$")
+                    || hash.starts_with("$2b$")
+                    || hash.starts_with("{SHA}"))
         });
         if !hashed {
             self.push(
@@ -1688,7 +2133,11 @@ impl Lower<'_> {
 
     /// `[a, b]` with each item converted by `item`; a single value outside a
     /// list is an error with a hint.
-    fn list<T>(&mut self, st: &Statement, item: fn(&mut Self, &Value) -> Option<S<T>>) -> Vec<S<T>> {
+    fn list<T>(
+        &mut self,
+        st: &Statement,
+        item: fn(&mut Self, &Value) -> Option<S<T>>,
+    ) -> Vec<S<T>> {
         match st.values.as_slice() {
             [v] => self.list_value(v, item),
             _ => {
@@ -1698,11 +2147,17 @@ impl Lower<'_> {
         }
     }
 
-    fn list_value<T>(&mut self, v: &Value, item: fn(&mut Self, &Value) -> Option<S<T>>) -> Vec<S<T>> {
+    fn list_value<T>(
+        &mut self,
+        v: &Value,
+        item: fn(&mut Self, &Value) -> Option<S<T>>,
+    ) -> Vec<S<T>> {
         match &v.kind {
             ValueKind::List(items) => items.iter().filter_map(|i| item(self, i)).collect(),
             _ => {
-                self.push(type_error(v, "", "a list in `[...]`").help(format!("write [{}]", v.raw)));
+                self.push(
+                    type_error(v, "", "a list in `[...]`").help(format!("write [{}]", v.raw)),
+                );
                 Vec::new()
             }
         }
@@ -1781,7 +2236,11 @@ impl Lower<'_> {
                     "h" => 3_600_000,
                     _ => return None,
                 };
-                count.parse::<u64>().ok().filter(|c| *c > 0).map(|c| (c, period))
+                count
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|c| *c > 0)
+                    .map(|c| (c, period))
             });
         if parsed.is_none() {
             self.push(
@@ -1796,7 +2255,9 @@ impl Lower<'_> {
 
 /// `30s` -> (30.0, "s"); `5%` -> (5.0, "%").
 fn split_quantity(raw: &str) -> (f64, &str) {
-    let split = raw.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(raw.len());
+    let split = raw
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(raw.len());
     (raw[..split].parse().unwrap_or(0.0), &raw[split..])
 }
 
@@ -1823,9 +2284,13 @@ fn missing_key(block: &Block, key: &str, example: &str) -> Diagnostic {
         Some(n) => format!("{} `{}`", block.kind.text, n.text),
         None => format!("`{}`", block.kind.text),
     };
-    Diagnostic::error("missing-key", block.head_span(), format!("{what} has no `{key}`"))
-        .label(format!("`{key}` missing"))
-        .help(format!("add `{example}`"))
+    Diagnostic::error(
+        "missing-key",
+        block.head_span(),
+        format!("{what} has no `{key}`"),
+    )
+    .label(format!("`{key}` missing"))
+    .help(format!("add `{example}`"))
 }
 
 fn repeated_block(kind: &str, span: Span, first: Span) -> Diagnostic {
@@ -1841,12 +2306,28 @@ fn arity(st: &Statement, expected: &str) -> Diagnostic {
         1 => "one value".to_string(),
         n => format!("{n} values"),
     };
-    Diagnostic::error("wrong-arity", st.values_span(), format!("`{}` takes {expected}, found {found}", st.key.text))
-        .label(if st.values.is_empty() { "value missing" } else { "unexpected values" })
+    Diagnostic::error(
+        "wrong-arity",
+        st.values_span(),
+        format!("`{}` takes {expected}, found {found}", st.key.text),
+    )
+    .label(if st.values.is_empty() {
+        "value missing"
+    } else {
+        "unexpected values"
+    })
 }
 
 fn type_error(v: &Value, key: &str, expected: &str) -> Diagnostic {
-    let key = if key.is_empty() { String::new() } else { format!("`{key}`: ") };
-    Diagnostic::error("wrong-type", v.span, format!("{key}expected {expected}, found {}", v.kind.describe()))
-        .label(format!("this is {}", v.kind.describe()))
+    let key = if key.is_empty() {
+        String::new()
+    } else {
+        format!("`{key}`: ")
+    };
+    Diagnostic::error(
+        "wrong-type",
+        v.span,
+        format!("{key}expected {expected}, found {}", v.kind.describe()),
+    )
+    .label(format!("this is {}", v.kind.describe()))
 }

@@ -88,8 +88,12 @@ impl<'p> Checker<'p, '_> {
         if names.iter().any(|n| n.value == name.value) {
             return true;
         }
-        let mut d = Diagnostic::error("unknown-reference", name.span, format!("unknown {} `{}`", ns.noun(), name.value))
-            .label(format!("no {} has this name", ns.noun()));
+        let mut d = Diagnostic::error(
+            "unknown-reference",
+            name.span,
+            format!("unknown {} `{}`", ns.noun(), name.value),
+        )
+        .label(format!("no {} has this name", ns.noun()));
         let candidates: Vec<&str> = names.iter().map(|n| n.value.as_str()).collect();
         d = match did_you_mean(&name.value, candidates.iter().copied()) {
             Some(h) => d.help(h),
@@ -99,8 +103,16 @@ impl<'p> Checker<'p, '_> {
         // A chain name where a middleware is expected (or the reverse) is a
         // likely mix-up worth naming.
         if let Namespace::Middleware = ns {
-            if self.program.chains.iter().any(|c| c.name.value == name.value) {
-                d = d.help(format!("`{}` is a chain; list its middlewares, or use it as a service's `chain`", name.value));
+            if self
+                .program
+                .chains
+                .iter()
+                .any(|c| c.name.value == name.value)
+            {
+                d = d.help(format!(
+                    "`{}` is a chain; list its middlewares, or use it as a service's `chain`",
+                    name.value
+                ));
             }
         }
         self.push(d);
@@ -108,7 +120,10 @@ impl<'p> Checker<'p, '_> {
     }
 
     fn middleware(&self, name: &str) -> Option<&'p MiddlewareDecl> {
-        self.program.middlewares.iter().find(|m| m.name.value == name)
+        self.program
+            .middlewares
+            .iter()
+            .find(|m| m.name.value == name)
     }
 
     fn required_blocks(&mut self) {
@@ -119,14 +134,30 @@ impl<'p> Checker<'p, '_> {
                     .help("every file declares its platform: `platform NAME {` with `domain`, `network` and `subnet`"),
             );
         }
-        let gateway_needed = p.services.iter().any(|s| !s.prefixes.is_empty() || !s.websockets.is_empty())
-            || p.edge_routes.iter().any(|r| matches!(r.target.as_ref().map(|t| &t.value), Some(EdgeTargetDecl::Gateway)));
+        let gateway_needed = p
+            .services
+            .iter()
+            .any(|s| !s.prefixes.is_empty() || !s.websockets.is_empty())
+            || p.edge_routes.iter().any(|r| {
+                matches!(
+                    r.target.as_ref().map(|t| &t.value),
+                    Some(EdgeTargetDecl::Gateway)
+                )
+            });
         if gateway_needed && p.gateway.is_none() {
-            let span = p.services.iter().find_map(|s| s.prefixes.first().map(|x| x.span)).unwrap_or_default();
+            let span = p
+                .services
+                .iter()
+                .find_map(|s| s.prefixes.first().map(|x| x.span))
+                .unwrap_or_default();
             self.push(
-                Diagnostic::error("missing-gateway", span, "routes go to the gateway, but there is no `gateway` block")
-                    .label("a gateway route")
-                    .help("add `gateway {` with at least `port 8080`"),
+                Diagnostic::error(
+                    "missing-gateway",
+                    span,
+                    "routes go to the gateway, but there is no `gateway` block",
+                )
+                .label("a gateway route")
+                .help("add `gateway {` with at least `port 8080`"),
             );
         }
     }
@@ -157,10 +188,14 @@ impl<'p> Checker<'p, '_> {
             }
             if let Some(previous) = first.get(name.value.as_str()) {
                 self.push(
-                    Diagnostic::error("duplicate-name", name.span, format!("{noun} `{}` is declared twice", name.value))
-                        .label("declared again here")
-                        .with_secondary(*previous, "first declared here")
-                        .help(format!("{noun} names are unique; rename one of them")),
+                    Diagnostic::error(
+                        "duplicate-name",
+                        name.span,
+                        format!("{noun} `{}` is declared twice", name.value),
+                    )
+                    .label("declared again here")
+                    .with_secondary(*previous, "first declared here")
+                    .help(format!("{noun} names are unique; rename one of them")),
                 );
             } else {
                 first.insert(&name.value, name.span);
@@ -176,22 +211,42 @@ impl<'p> Checker<'p, '_> {
             }
             if let Some(first) = ports.get(&e.port) {
                 self.push(
-                    Diagnostic::error("port-conflict", e.address.span, format!("two entrypoints listen on port {}", e.port))
-                        .label("second listener")
-                        .with_secondary(*first, "first listener"),
+                    Diagnostic::error(
+                        "port-conflict",
+                        e.address.span,
+                        format!("two entrypoints listen on port {}", e.port),
+                    )
+                    .label("second listener")
+                    .with_secondary(*first, "first listener"),
                 );
             } else {
                 ports.insert(e.port, e.address.span);
             }
             if let Some(target) = &e.redirect {
                 if target.value == e.name.value {
-                    self.push(Diagnostic::error("redirect-loop", target.span, "an entrypoint redirects to itself").label("loop"));
-                } else if let Some(t) = self.program.entrypoints.iter().find(|x| x.name.value == target.value) {
+                    self.push(
+                        Diagnostic::error(
+                            "redirect-loop",
+                            target.span,
+                            "an entrypoint redirects to itself",
+                        )
+                        .label("loop"),
+                    );
+                } else if let Some(t) = self
+                    .program
+                    .entrypoints
+                    .iter()
+                    .find(|x| x.name.value == target.value)
+                {
                     if t.redirect.is_some() {
                         self.push(
-                            Diagnostic::error("redirect-chain", target.span, format!("`{}` redirects again", target.value))
-                                .label("redirect target redirects")
-                                .help("redirect straight to the entrypoint that serves"),
+                            Diagnostic::error(
+                                "redirect-chain",
+                                target.span,
+                                format!("`{}` redirects again", target.value),
+                            )
+                            .label("redirect target redirects")
+                            .help("redirect straight to the entrypoint that serves"),
                         );
                     }
                 }
@@ -200,7 +255,9 @@ impl<'p> Checker<'p, '_> {
     }
 
     fn platform(&mut self) {
-        let Some(p) = &self.program.platform else { return };
+        let Some(p) = &self.program.platform else {
+            return;
+        };
         if let Some(edge) = &p.edge_subnet {
             if cidrs_overlap(&edge.value, &p.subnet.value) {
                 self.push(
@@ -221,7 +278,10 @@ impl<'p> Checker<'p, '_> {
                 continue;
             }
             for (main, sans) in &r.domains {
-                if let Some(wild) = std::iter::once(main).chain(sans).find(|d| d.value.starts_with("*.")) {
+                if let Some(wild) = std::iter::once(main)
+                    .chain(sans)
+                    .find(|d| d.value.starts_with("*."))
+                {
                     self.push(
                         Diagnostic::error("wildcard-needs-dns", wild.span, format!("wildcard `{}` cannot be issued with the {} challenge", wild.value, r.challenge.value))
                             .label("wildcard")
@@ -268,7 +328,11 @@ impl<'p> Checker<'p, '_> {
             }
         }
         for r in &p.edge_routes {
-            if let Some(S { value: EdgeTargetDecl::Service(name), .. }) = &r.target {
+            if let Some(S {
+                value: EdgeTargetDecl::Service(name),
+                ..
+            }) = &r.target
+            {
                 self.resolve(Namespace::Service, name);
             }
             for m in &r.middlewares {
@@ -291,23 +355,37 @@ impl<'p> Checker<'p, '_> {
             .edge_routes
             .iter()
             .map(|r| (format!("edge route `{}`", r.name.value), &r.middlewares))
-            .chain(p.dashboard.iter().map(|d| ("the dashboard".to_string(), &d.middlewares)));
+            .chain(
+                p.dashboard
+                    .iter()
+                    .map(|d| ("the dashboard".to_string(), &d.middlewares)),
+            );
         for (user, list) in edge_lists {
             for name in list {
-                let Some(m) = self.middleware(&name.value) else { continue };
+                let Some(m) = self.middleware(&name.value) else {
+                    continue;
+                };
                 let kind = kind_of(&m.config);
                 let per_user = matches!(&m.config, MiddlewareDeclConfig::RateLimit(r) if r.key.as_ref().is_some_and(|k| k.value == "user"));
                 if !kind.runs_at_edge() || per_user {
                     let why = if per_user {
-                        "the edge cannot verify tokens, so it knows no user to key a rate limit by".to_string()
+                        "the edge cannot verify tokens, so it knows no user to key a rate limit by"
+                            .to_string()
                     } else {
-                        format!("Traefik has no `{}` middleware; it runs in the gateway", kind.keyword())
+                        format!(
+                            "Traefik has no `{}` middleware; it runs in the gateway",
+                            kind.keyword()
+                        )
                     };
                     self.push(
-                        Diagnostic::error("middleware-tier", name.span, format!("`{}` cannot run at the edge", name.value))
-                            .label(format!("used by {user}"))
-                            .with_secondary(m.kind_span, format!("a `{}` middleware", kind.keyword()))
-                            .help(format!("{why}; put it in a gateway chain")),
+                        Diagnostic::error(
+                            "middleware-tier",
+                            name.span,
+                            format!("`{}` cannot run at the edge", name.value),
+                        )
+                        .label(format!("used by {user}"))
+                        .with_secondary(m.kind_span, format!("a `{}` middleware", kind.keyword()))
+                        .help(format!("{why}; put it in a gateway chain")),
                     );
                 }
             }
@@ -315,7 +393,9 @@ impl<'p> Checker<'p, '_> {
         for chain in &p.chains {
             let mut jwt_at: Option<Span> = None;
             for name in &chain.middlewares {
-                let Some(m) = self.middleware(&name.value) else { continue };
+                let Some(m) = self.middleware(&name.value) else {
+                    continue;
+                };
                 let kind = kind_of(&m.config);
                 if !kind.runs_in_gateway() {
                     self.push(
@@ -327,14 +407,19 @@ impl<'p> Checker<'p, '_> {
                 }
                 match &m.config {
                     MiddlewareDeclConfig::Jwt(_) => jwt_at = Some(name.span),
-                    MiddlewareDeclConfig::RateLimit(r) if r.key.as_ref().is_some_and(|k| k.value == "user") && jwt_at.is_none() => {
+                    MiddlewareDeclConfig::RateLimit(r)
+                        if r.key.as_ref().is_some_and(|k| k.value == "user")
+                            && jwt_at.is_none() =>
+                    {
                         self.push(
                             Diagnostic::error("middleware-order", name.span, format!("`{}` limits per user, but no `jwt` runs before it", name.value))
                                 .label(format!("in chain `{}`", chain.name.value))
                                 .help("only a verified token names a user: put the per-user limit after the `jwt` middleware"),
                         );
                     }
-                    MiddlewareDeclConfig::Cache(_) if jwt_at.is_none() && chain_has_jwt(self.program, &chain.middlewares) => {
+                    MiddlewareDeclConfig::Cache(_)
+                        if jwt_at.is_none() && chain_has_jwt(self.program, &chain.middlewares) =>
+                    {
                         self.push(
                             Diagnostic::error("middleware-order", name.span, format!("cache `{}` runs before authentication", name.value))
                                 .label(format!("in chain `{}`", chain.name.value))
@@ -348,9 +433,16 @@ impl<'p> Checker<'p, '_> {
             for name in &chain.middlewares {
                 if let Some(first) = seen.insert(&name.value, name.span) {
                     self.push(
-                        Diagnostic::error("repeated-middleware", name.span, format!("`{}` appears twice in chain `{}`", name.value, chain.name.value))
-                            .label("again")
-                            .with_secondary(first, "first here"),
+                        Diagnostic::error(
+                            "repeated-middleware",
+                            name.span,
+                            format!(
+                                "`{}` appears twice in chain `{}`",
+                                name.value, chain.name.value
+                            ),
+                        )
+                        .label("again")
+                        .with_secondary(first, "first here"),
                     );
                 }
             }
@@ -362,7 +454,9 @@ impl<'p> Checker<'p, '_> {
             match &m.config {
                 MiddlewareDeclConfig::Cors(c) => {
                     let wildcard = c.origins.iter().find(|o| o.value == "*");
-                    if let (Some(w), Some(cred)) = (wildcard, c.credentials.as_ref().filter(|c| c.value)) {
+                    if let (Some(w), Some(cred)) =
+                        (wildcard, c.credentials.as_ref().filter(|c| c.value))
+                    {
                         self.push(
                             Diagnostic::error("cors-wildcard-credentials", w.span, "CORS origin `*` together with credentials")
                                 .label("any origin")
@@ -371,12 +465,18 @@ impl<'p> Checker<'p, '_> {
                         );
                     }
                     if wildcard.is_some() && c.origins.len() > 1 {
-                        self.push(Diagnostic::warning("cors-wildcard", wildcard.map(|w| w.span).unwrap_or_default(), "`*` makes the other origins redundant"));
+                        self.push(Diagnostic::warning(
+                            "cors-wildcard",
+                            wildcard.map(|w| w.span).unwrap_or_default(),
+                            "`*` makes the other origins redundant",
+                        ));
                     }
                 }
                 MiddlewareDeclConfig::Jwt(j) => {
                     for (path, _) in &j.require_roles {
-                        if let Some(public) = j.public.iter().find(|p| crate::routes::prefix_matches(Tier::Gateway, &p.value, &path.value)) {
+                        if let Some(public) = j.public.iter().find(|p| {
+                            crate::routes::prefix_matches(Tier::Gateway, &p.value, &path.value)
+                        }) {
                             self.push(
                                 Diagnostic::error("public-role-path", path.span, format!("`{}` requires roles but is public", path.value))
                                     .label("roles required here")
@@ -389,7 +489,14 @@ impl<'p> Checker<'p, '_> {
                 MiddlewareDeclConfig::RateLimit(r) => {
                     if let (Some(avg), Some(burst)) = (&r.average, &r.burst) {
                         if burst.value < 1 {
-                            self.push(Diagnostic::error("out-of-range", burst.span, "burst must be at least 1").help(format!("e.g. `burst {}`", avg.value.0)));
+                            self.push(
+                                Diagnostic::error(
+                                    "out-of-range",
+                                    burst.span,
+                                    "burst must be at least 1",
+                                )
+                                .help(format!("e.g. `burst {}`", avg.value.0)),
+                            );
                         }
                     }
                 }
@@ -404,21 +511,30 @@ impl<'p> Checker<'p, '_> {
             let instances: Vec<((String, u16), Span)> = match &s.instances {
                 Some(list) => list.iter().map(|i| (i.value.clone(), i.span)).collect(),
                 None => {
-                    let host = s.hostname.as_ref().map_or(s.name.value.as_str(), |h| h.value.as_str());
+                    let host = s
+                        .hostname
+                        .as_ref()
+                        .map_or(s.name.value.as_str(), |h| h.value.as_str());
                     let n = s.replicas.as_ref().map_or(1, |r| r.value);
                     let span = s.replicas.as_ref().map_or(s.name.span, |r| r.span);
                     let port = s.port.as_ref().map_or(0, |p| p.value);
-                    (1..=n).map(|i| ((format!("{host}-{i}"), port), span)).collect()
+                    (1..=n)
+                        .map(|i| ((format!("{host}-{i}"), port), span))
+                        .collect()
                 }
             };
             for (key, span) in instances {
                 if let Some((other, first)) = owners.get(&key) {
                     if *other != s.name.value {
                         self.push(
-                            Diagnostic::error("shared-instance", span, format!("`{}:{}` is an instance of two services", key.0, key.1))
-                                .label(format!("instance of `{}`", s.name.value))
-                                .with_secondary(*first, format!("also an instance of `{other}`"))
-                                .help("each host:port serves one service"),
+                            Diagnostic::error(
+                                "shared-instance",
+                                span,
+                                format!("`{}:{}` is an instance of two services", key.0, key.1),
+                            )
+                            .label(format!("instance of `{}`", s.name.value))
+                            .with_secondary(*first, format!("also an instance of `{other}`"))
+                            .help("each host:port serves one service"),
                         );
                     }
                 } else {
@@ -440,10 +556,20 @@ impl<'p> Checker<'p, '_> {
             // WebSocket paths must lie inside one of the service's prefixes,
             // or the service would answer a path it does not own.
             for ws in &s.websockets {
-                let inside = s.prefixes.iter().any(|p| crate::routes::prefix_matches(Tier::Gateway, &p.value, &ws.value));
+                let inside = s
+                    .prefixes
+                    .iter()
+                    .any(|p| crate::routes::prefix_matches(Tier::Gateway, &p.value, &ws.value));
                 if !inside {
-                    let mut d = Diagnostic::error("websocket-outside-prefix", ws.span, format!("WebSocket path `{}` is outside service `{}`'s prefixes", ws.value, s.name.value))
-                        .label("not under any prefix of this service");
+                    let mut d = Diagnostic::error(
+                        "websocket-outside-prefix",
+                        ws.span,
+                        format!(
+                            "WebSocket path `{}` is outside service `{}`'s prefixes",
+                            ws.value, s.name.value
+                        ),
+                    )
+                    .label("not under any prefix of this service");
                     d = match s.prefixes.first() {
                         Some(p) => d.with_secondary(p.span, "the service's prefix").help("move the path under the service's prefix, or add a prefix that covers it"),
                         None => d.help("add `prefix` for the service's gateway paths"),
@@ -453,7 +579,14 @@ impl<'p> Checker<'p, '_> {
             }
             if s.chain.is_some() && s.prefixes.is_empty() && s.websockets.is_empty() {
                 let span = s.chain.as_ref().map(|c| c.span).unwrap_or_default();
-                self.push(Diagnostic::warning("unused-chain-setting", span, format!("service `{}` has a chain but no gateway path", s.name.value)).help("the chain runs only on gateway routes; add a `prefix`"));
+                self.push(
+                    Diagnostic::warning(
+                        "unused-chain-setting",
+                        span,
+                        format!("service `{}` has a chain but no gateway path", s.name.value),
+                    )
+                    .help("the chain runs only on gateway routes; add a `prefix`"),
+                );
             }
         }
     }
@@ -463,7 +596,11 @@ impl<'p> Checker<'p, '_> {
         let default_host = p.platform.as_ref().map(|pl| pl.domain.value.clone());
         let mut shapes = Vec::new();
         for r in &p.edge_routes {
-            if let Some(S { value: EdgeTargetDecl::Service(name), span }) = &r.target {
+            if let Some(S {
+                value: EdgeTargetDecl::Service(name),
+                span,
+            }) = &r.target
+            {
                 if let Some(s) = p.services.iter().find(|s| s.name.value == name.value) {
                     if !s.prefixes.is_empty() || !s.websockets.is_empty() {
                         self.push(
@@ -479,10 +616,16 @@ impl<'p> Checker<'p, '_> {
                 (None, Some(path)) => (PathKind::Exact, path),
                 (None, None) => continue,
             };
-            let Some(priority) = &r.priority else { continue };
+            let Some(priority) = &r.priority else {
+                continue;
+            };
             shapes.push(RouteShape {
                 name: r.name.value.clone(),
-                host: r.host.as_ref().map(|h| h.value.clone()).or_else(|| default_host.clone()),
+                host: r
+                    .host
+                    .as_ref()
+                    .map(|h| h.value.clone())
+                    .or_else(|| default_host.clone()),
                 kind,
                 path: path.value.clone(),
                 methods: r.methods.iter().map(|m| m.value.clone()).collect(),
@@ -494,7 +637,10 @@ impl<'p> Checker<'p, '_> {
     }
 
     fn gateway_routes(&mut self) {
-        let shapes: Vec<RouteShape> = derive_gateway_routes(self.program).into_iter().map(|r| r.shape).collect();
+        let shapes: Vec<RouteShape> = derive_gateway_routes(self.program)
+            .into_iter()
+            .map(|r| r.shape)
+            .collect();
         self.route_conflicts(Tier::Gateway, "gateway route", &shapes);
     }
 
@@ -531,16 +677,27 @@ impl<'p> Checker<'p, '_> {
             if let (Some(min), Some(max)) = (&d.pool_min, &d.pool_max) {
                 if max.value < min.value {
                     self.push(
-                        Diagnostic::error("pool-bounds", max.span, format!("pool max {} is below pool min {}", max.value, min.value))
-                            .label("max")
-                            .with_secondary(min.span, "min"),
+                        Diagnostic::error(
+                            "pool-bounds",
+                            max.span,
+                            format!("pool max {} is below pool min {}", max.value, min.value),
+                        )
+                        .label("max")
+                        .with_secondary(min.span, "min"),
                     );
                 }
             }
             if d.replica_envs.is_empty() && d.primary_env.is_some() {
                 self.push(
-                    Diagnostic::note("no-replicas", d.name.span, format!("database `{}` has no replicas: reads go to the primary", d.name.value))
-                        .help("add `replicas env [NAME, ...]` to spread reads"),
+                    Diagnostic::note(
+                        "no-replicas",
+                        d.name.span,
+                        format!(
+                            "database `{}` has no replicas: reads go to the primary",
+                            d.name.value
+                        ),
+                    )
+                    .help("add `replicas env [NAME, ...]` to spread reads"),
                 );
             }
         }
@@ -556,13 +713,22 @@ impl<'p> Checker<'p, '_> {
                 "rate_limit_spike" => ("a rate", "threshold 50/s"),
                 _ => {
                     if let Some(t) = &a.threshold {
-                        self.push(Diagnostic::error("alert-threshold", t.span, format!("alert `{}` takes no threshold", a.kind.value)).label("remove this"));
+                        self.push(
+                            Diagnostic::error(
+                                "alert-threshold",
+                                t.span,
+                                format!("alert `{}` takes no threshold", a.kind.value),
+                            )
+                            .label("remove this"),
+                        );
                     }
                     continue;
                 }
             };
             let ok = match a.threshold.as_ref().map(|t| &t.value) {
-                Some(Threshold::Fraction(f)) => a.kind.value == "error_ratio" && *f > 0.0 && *f < 1.0,
+                Some(Threshold::Fraction(f)) => {
+                    a.kind.value == "error_ratio" && *f > 0.0 && *f < 1.0
+                }
                 Some(Threshold::Seconds(_)) => a.kind.value == "latency",
                 Some(Threshold::PerSecond(_)) => a.kind.value == "rate_limit_spike",
                 _ => false,
@@ -570,13 +736,28 @@ impl<'p> Checker<'p, '_> {
             if !ok {
                 let span = a.threshold.as_ref().map_or(a.kind.span, |t| t.span);
                 self.push(
-                    Diagnostic::error("alert-threshold", span, format!("alert `{}` needs a threshold that is {wants}", a.kind.value))
-                        .label(if a.threshold.is_some() { "wrong kind of threshold" } else { "threshold missing" })
-                        .help(format!("e.g. `{example}`")),
+                    Diagnostic::error(
+                        "alert-threshold",
+                        span,
+                        format!("alert `{}` needs a threshold that is {wants}", a.kind.value),
+                    )
+                    .label(if a.threshold.is_some() {
+                        "wrong kind of threshold"
+                    } else {
+                        "threshold missing"
+                    })
+                    .help(format!("e.g. `{example}`")),
                 );
             }
             if a.kind.value == "latency" && a.quantile.is_none() {
-                self.push(Diagnostic::error("missing-key", a.kind.span, "alert `latency` has no `quantile`").help("add `quantile 0.99`"));
+                self.push(
+                    Diagnostic::error(
+                        "missing-key",
+                        a.kind.span,
+                        "alert `latency` has no `quantile`",
+                    )
+                    .help("add `quantile 0.99`"),
+                );
             }
         }
     }
@@ -584,26 +765,65 @@ impl<'p> Checker<'p, '_> {
     /// Declared and never used: likely a typo elsewhere, or dead config.
     fn unused(&mut self) {
         let p = self.program;
-        let mut used_middlewares: Vec<&str> = p.chains.iter().flat_map(|c| c.middlewares.iter().map(|m| m.value.as_str())).collect();
-        used_middlewares.extend(p.edge_routes.iter().flat_map(|r| r.middlewares.iter().map(|m| m.value.as_str())));
-        used_middlewares.extend(p.dashboard.iter().flat_map(|d| d.middlewares.iter().map(|m| m.value.as_str())));
+        let mut used_middlewares: Vec<&str> = p
+            .chains
+            .iter()
+            .flat_map(|c| c.middlewares.iter().map(|m| m.value.as_str()))
+            .collect();
+        used_middlewares.extend(
+            p.edge_routes
+                .iter()
+                .flat_map(|r| r.middlewares.iter().map(|m| m.value.as_str())),
+        );
+        used_middlewares.extend(
+            p.dashboard
+                .iter()
+                .flat_map(|d| d.middlewares.iter().map(|m| m.value.as_str())),
+        );
         for m in &p.middlewares {
             if !used_middlewares.contains(&m.name.value.as_str()) {
-                self.push(Diagnostic::warning("unused", m.name.span, format!("middleware `{}` is never used", m.name.value)).label("declared here"));
+                self.push(
+                    Diagnostic::warning(
+                        "unused",
+                        m.name.span,
+                        format!("middleware `{}` is never used", m.name.value),
+                    )
+                    .label("declared here"),
+                );
             }
         }
-        let mut used_chains: Vec<&str> = p.services.iter().filter_map(|s| s.chain.as_ref().map(|c| c.value.as_str())).collect();
-        used_chains.extend(p.gateway.iter().filter_map(|g| g.chain.as_ref().map(|c| c.value.as_str())));
+        let mut used_chains: Vec<&str> = p
+            .services
+            .iter()
+            .filter_map(|s| s.chain.as_ref().map(|c| c.value.as_str()))
+            .collect();
+        used_chains.extend(
+            p.gateway
+                .iter()
+                .filter_map(|g| g.chain.as_ref().map(|c| c.value.as_str())),
+        );
         for c in &p.chains {
             if !used_chains.contains(&c.name.value.as_str()) {
-                self.push(Diagnostic::warning("unused", c.name.span, format!("chain `{}` is never used", c.name.value)).label("declared here"));
+                self.push(
+                    Diagnostic::warning(
+                        "unused",
+                        c.name.span,
+                        format!("chain `{}` is never used", c.name.value),
+                    )
+                    .label("declared here"),
+                );
             }
         }
     }
 }
 
 fn chain_has_jwt(program: &Program, chain: &[S<String>]) -> bool {
-    chain.iter().any(|n| program.middlewares.iter().any(|m| m.name.value == n.value && matches!(m.config, MiddlewareDeclConfig::Jwt(_))))
+    chain.iter().any(|n| {
+        program
+            .middlewares
+            .iter()
+            .any(|m| m.name.value == n.value && matches!(m.config, MiddlewareDeclConfig::Jwt(_)))
+    })
 }
 
 /// The model's kind for a declaration's config.
@@ -628,7 +848,11 @@ fn cidrs_overlap(a: &str, b: &str) -> bool {
         let (ip, bits) = c.split_once('/')?;
         let ip = u32::from(ip.parse::<std::net::Ipv4Addr>().ok()?);
         let bits: u32 = bits.parse().ok()?;
-        let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+        let mask = if bits == 0 {
+            0
+        } else {
+            u32::MAX << (32 - bits)
+        };
         Some((ip & mask, mask))
     };
     match (parse(a), parse(b)) {

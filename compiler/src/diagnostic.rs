@@ -24,7 +24,10 @@ impl Span {
     }
 
     pub fn from_pest(span: pest::Span<'_>) -> Self {
-        Self { start: span.start(), end: span.end() }
+        Self {
+            start: span.start(),
+            end: span.end(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -83,7 +86,10 @@ impl Diagnostic {
             severity,
             code,
             message: message.into(),
-            primary: Label { span, text: String::new() },
+            primary: Label {
+                span,
+                text: String::new(),
+            },
             secondary: Vec::new(),
             help: None,
         }
@@ -96,7 +102,10 @@ impl Diagnostic {
     }
 
     pub fn with_secondary(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.secondary.push(Label { span, text: text.into() });
+        self.secondary.push(Label {
+            span,
+            text: text.into(),
+        });
         self
     }
 
@@ -120,7 +129,11 @@ pub struct Diagnostics {
 
 impl Diagnostics {
     pub fn new(file_name: impl Into<String>, source: impl Into<Arc<str>>) -> Self {
-        Self { file_name: file_name.into(), source: source.into(), items: Vec::new() }
+        Self {
+            file_name: file_name.into(),
+            source: source.into(),
+            items: Vec::new(),
+        }
     }
 
     pub fn has_errors(&self) -> bool {
@@ -132,7 +145,10 @@ impl Diagnostics {
     }
 
     pub fn warning_count(&self) -> usize {
-        self.items.iter().filter(|d| d.severity == Severity::Warning).count()
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
     }
 
     /// Sort by position, then severity, so output does not depend on which
@@ -151,11 +167,20 @@ impl Diagnostics {
 
     /// Every diagnostic, rendered; `color` for terminals.
     pub fn render(&self, color: bool) -> String {
-        let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-        let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_context_lines(1);
+        let theme = if color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_width(100)
+            .with_context_lines(1);
         let mut out = String::new();
         for diagnostic in &self.items {
-            let report = Rendered { diagnostic, source: self.named_source() };
+            let report = Rendered {
+                diagnostic,
+                source: self.named_source(),
+            };
             // Writing into a String cannot fail.
             let _ = handler.render_report(&mut out, &report);
         }
@@ -167,7 +192,11 @@ impl Diagnostics {
         fn plural(n: usize, word: &str) -> String {
             format!("{n} {word}{}", if n == 1 { "" } else { "s" })
         }
-        format!("{}, {}", plural(self.error_count(), "error"), plural(self.warning_count(), "warning"))
+        format!(
+            "{}, {}",
+            plural(self.error_count(), "error"),
+            plural(self.warning_count(), "warning")
+        )
     }
 
     fn named_source(&self) -> NamedSource<String> {
@@ -232,7 +261,10 @@ impl miette::Diagnostic for Rendered<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diagnostic.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -263,6 +295,9 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// `did you mean `x`?`, when there is an x.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     suggest(word, candidates).map(|s| format!("did you mean `{s}`?"))
 }

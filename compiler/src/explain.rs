@@ -55,8 +55,16 @@ pub fn explain(model: &Model, host: Option<&str>, method: &str, raw_path: &str) 
             (None, false) => "MATCH: wins".to_string(),
             (None, true) => "matches, but a higher priority route won".to_string(),
         };
-        let mark = if why_not.is_none() && winner.is_none() { "=>" } else { "  " };
-        let _ = writeln!(out, "  {mark} {:<name_width$}  {:>4}  {:<24}  {verdict}", route.name, route.priority, rule);
+        let mark = if why_not.is_none() && winner.is_none() {
+            "=>"
+        } else {
+            "  "
+        };
+        let _ = writeln!(
+            out,
+            "  {mark} {:<name_width$}  {:>4}  {:<24}  {verdict}",
+            route.name, route.priority, rule
+        );
         if why_not.is_none() && winner.is_none() {
             winner = Some(*route);
         }
@@ -67,18 +75,28 @@ pub fn explain(model: &Model, host: Option<&str>, method: &str, raw_path: &str) 
     };
 
     let mut path = path;
-    let _ = writeln!(out, "\nedge middlewares of `{}`, in order:", edge_route.name);
+    let _ = writeln!(
+        out,
+        "\nedge middlewares of `{}`, in order:",
+        edge_route.name
+    );
     if edge_route.middlewares.is_empty() {
         let _ = writeln!(out, "  (none)");
     }
     for name in &edge_route.middlewares {
-        let Some(m) = model.middleware(name) else { continue };
+        let Some(m) = model.middleware(name) else {
+            continue;
+        };
         let effect = match &m.config {
             MiddlewareConfig::StripPrefix { prefixes } => {
                 match prefixes.iter().find(|p| path.starts_with(p.as_str())) {
                     Some(p) => {
                         let rest = &path[p.len()..];
-                        path = if rest.starts_with('/') { rest.to_string() } else { format!("/{rest}") };
+                        path = if rest.starts_with('/') {
+                            rest.to_string()
+                        } else {
+                            format!("/{rest}")
+                        };
                         format!("strips {p}: path becomes {path}")
                     }
                     None => "no prefix to strip".to_string(),
@@ -95,11 +113,19 @@ pub fn explain(model: &Model, host: Option<&str>, method: &str, raw_path: &str) 
 
     let service_name = match &edge_route.target {
         EdgeTarget::Service(s) => {
-            let _ = writeln!(out, "\nresult: edge service `{s}` receives {method} {}", with_query(&path, query));
+            let _ = writeln!(
+                out,
+                "\nresult: edge service `{s}` receives {method} {}",
+                with_query(&path, query)
+            );
             return out;
         }
         EdgeTarget::Gateway => {
-            let _ = writeln!(out, "\ngateway receives: {method} {}", with_query(&path, query));
+            let _ = writeln!(
+                out,
+                "\ngateway receives: {method} {}",
+                with_query(&path, query)
+            );
             path
         }
     };
@@ -108,7 +134,10 @@ pub fn explain(model: &Model, host: Option<&str>, method: &str, raw_path: &str) 
     let normalized = match routetable::normalize_path(&service_name) {
         Ok(p) => p.into_owned(),
         Err(e) => {
-            let _ = writeln!(out, "\nresult: 400 from the gateway: the path cannot be normalized ({e})");
+            let _ = writeln!(
+                out,
+                "\nresult: 400 from the gateway: the path cannot be normalized ({e})"
+            );
             return out;
         }
     };
@@ -130,7 +159,10 @@ pub fn explain(model: &Model, host: Option<&str>, method: &str, raw_path: &str) 
         .collect();
     let _ = writeln!(out, "\ngateway routes that match, highest priority first:");
     let Some(route) = candidates.first() else {
-        let _ = writeln!(out, "  (none)\n\nresult: 404 from the gateway: no route matches {normalized}");
+        let _ = writeln!(
+            out,
+            "  (none)\n\nresult: 404 from the gateway: no route matches {normalized}"
+        );
         return out;
     };
     for (i, r) in candidates.iter().enumerate() {
@@ -139,24 +171,46 @@ pub fn explain(model: &Model, host: Option<&str>, method: &str, raw_path: &str) 
             PathMatch::Exact(p) => format!("exact {p}"),
         };
         let ws = if r.websocket { ", websocket" } else { "" };
-        let verdict = if i == 0 { "wins" } else { "loses: lower priority, or a prefix against an exact path" };
-        let _ = writeln!(out, "  {} {}  {:>4}  {rule}{ws}  {verdict}", if i == 0 { "=>" } else { "  " }, r.name, r.priority);
+        let verdict = if i == 0 {
+            "wins"
+        } else {
+            "loses: lower priority, or a prefix against an exact path"
+        };
+        let _ = writeln!(
+            out,
+            "  {} {}  {:>4}  {rule}{ws}  {verdict}",
+            if i == 0 { "=>" } else { "  " },
+            r.name,
+            r.priority
+        );
     }
 
     let mut upstream_path = normalized.clone();
-    let chain = route.chain.as_deref().map_or_else(|| "no chain".to_string(), |c| format!("chain `{c}`"));
+    let chain = route
+        .chain
+        .as_deref()
+        .map_or_else(|| "no chain".to_string(), |c| format!("chain `{c}`"));
     let _ = writeln!(out, "\ngateway middlewares ({chain}), in order:");
     if route.middlewares.is_empty() {
         let _ = writeln!(out, "  (none)");
     }
     for name in &route.middlewares {
-        let Some(m) = model.middleware(name) else { continue };
+        let Some(m) = model.middleware(name) else {
+            continue;
+        };
         let effect = match &m.config {
             MiddlewareConfig::StripPrefix { prefixes } => {
-                match prefixes.iter().find(|p| prefix_matches(Tier::Gateway, p, &upstream_path)) {
+                match prefixes
+                    .iter()
+                    .find(|p| prefix_matches(Tier::Gateway, p, &upstream_path))
+                {
                     Some(p) => {
                         let rest = &upstream_path[p.trim_end_matches('/').len()..];
-                        upstream_path = if rest.is_empty() { "/".to_string() } else { rest.to_string() };
+                        upstream_path = if rest.is_empty() {
+                            "/".to_string()
+                        } else {
+                            rest.to_string()
+                        };
                         format!("strips {p}: path becomes {upstream_path}")
                     }
                     None => "no prefix to strip".to_string(),
@@ -172,7 +226,13 @@ pub fn explain(model: &Model, host: Option<&str>, method: &str, raw_path: &str) 
     }
     let service = model.service(&route.service);
     let instances = service
-        .map(|s| s.instances.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+        .map(|s| {
+            s.instances
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
         .unwrap_or_default();
     let balance = service.map_or("", |s| match s.balance {
         crate::model::Balance::RoundRobin => "round robin",
@@ -201,17 +261,28 @@ fn describe(config: &MiddlewareConfig, path: &str) -> String {
         MiddlewareConfig::Cors(c) => format!(
             "answers preflight OPTIONS itself; allows origins {}{}",
             c.origins.join(", "),
-            if c.credentials { " with credentials" } else { "" }
+            if c.credentials {
+                " with credentials"
+            } else {
+                ""
+            }
         ),
         MiddlewareConfig::RateLimit(r) => {
             let key = match r.key {
                 crate::model::RateKey::ClientIp => "client IP",
                 crate::model::RateKey::User => "user (JWT sub)",
             };
-            format!("{} requests per {} ms per {key}, burst {}; over it: 429", r.average, r.period_ms, r.burst)
+            format!(
+                "{} requests per {} ms per {key}, burst {}; over it: 429",
+                r.average, r.period_ms, r.burst
+            )
         }
         MiddlewareConfig::Jwt(j) => {
-            if let Some(public) = j.public.iter().find(|p| prefix_matches(Tier::Gateway, p, path)) {
+            if let Some(public) = j
+                .public
+                .iter()
+                .find(|p| prefix_matches(Tier::Gateway, p, path))
+            {
                 format!("public under {public}: no token needed")
             } else {
                 let roles: Vec<String> = j
@@ -223,12 +294,23 @@ fn describe(config: &MiddlewareConfig, path: &str) -> String {
                 let roles = if roles.is_empty() {
                     String::new()
                 } else {
-                    format!(" and role(s) {} in `{}` (else 403)", roles.join(", "), j.roles_claim)
+                    format!(
+                        " and role(s) {} in `{}` (else 403)",
+                        roles.join(", "),
+                        j.roles_claim
+                    )
                 };
-                format!("requires a Bearer token ({}) (else 401){roles}", j.algorithms.join("/"))
+                format!(
+                    "requires a Bearer token ({}) (else 401){roles}",
+                    j.algorithms.join("/")
+                )
             }
         }
-        MiddlewareConfig::Cache(c) => format!("caches {} responses for {} s, per user", c.methods.join("/"), c.ttl_ms / 1000),
+        MiddlewareConfig::Cache(c) => format!(
+            "caches {} responses for {} s, per user",
+            c.methods.join("/"),
+            c.ttl_ms / 1000
+        ),
         MiddlewareConfig::AccessLog { audit } => {
             if *audit {
                 "logs the request, and an audit line if it is rejected".to_string()

@@ -88,7 +88,12 @@ fn statement(out: &mut String, st: &Statement, depth: usize) {
         out.push_str(&inline(v));
     }
     let too_wide = out.len() - start > MAX_WIDTH;
-    if too_wide && st.values.iter().any(|v| matches!(v.kind, ValueKind::List(_))) {
+    if too_wide
+        && st
+            .values
+            .iter()
+            .any(|v| matches!(v.kind, ValueKind::List(_)))
+    {
         // Redo the line with lists broken one item per line.
         out.truncate(start);
         indent(out, depth);

@@ -67,4 +67,3 @@ pub fn diagnose(source: &str, file_name: &str) -> Diagnostics {
 
 /// Re-exported for callers that build their own diagnostics.
 pub use diagnostic::Severity;
-

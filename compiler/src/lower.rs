@@ -54,7 +54,11 @@ pub fn lower(program: &Program, file: &str, sha256: &str) -> Model {
         [one] => Some(one.name.value.clone()),
         _ => None,
     };
-    let trusted_proxies: Vec<String> = platform.trusted_proxies.iter().map(|c| c.value.clone()).collect();
+    let trusted_proxies: Vec<String> = platform
+        .trusted_proxies
+        .iter()
+        .map(|c| c.value.clone())
+        .collect();
     let gateway = gateway(program.gateway.as_ref(), &trusted_proxies);
 
     let mut gateway_routes: Vec<GatewayRoute> = derive_gateway_routes(program)
@@ -92,7 +96,10 @@ pub fn lower(program: &Program, file: &str, sha256: &str) -> Model {
     });
 
     Model {
-        source: SourceInfo { file: file.to_string(), sha256: sha256.to_string() },
+        source: SourceInfo {
+            file: file.to_string(),
+            sha256: sha256.to_string(),
+        },
         platform: Platform {
             name: platform.name.value.clone(),
             domain: platform.domain.value.clone(),
@@ -133,7 +140,11 @@ pub fn lower(program: &Program, file: &str, sha256: &str) -> Model {
         dashboard: program.dashboard.as_ref().map(|d| Dashboard {
             host: d.host.value.clone(),
             entrypoints: names_or(&d.entrypoints, &serving_entrypoints),
-            resolver: d.resolver.as_ref().map(|r| r.value.clone()).or_else(|| only_resolver.clone()),
+            resolver: d
+                .resolver
+                .as_ref()
+                .map(|r| r.value.clone())
+                .or_else(|| only_resolver.clone()),
             middlewares: names(&d.middlewares),
         }),
         gateway,
@@ -142,14 +153,20 @@ pub fn lower(program: &Program, file: &str, sha256: &str) -> Model {
         chains: program
             .chains
             .iter()
-            .map(|c| Chain { name: c.name.value.clone(), middlewares: names(&c.middlewares) })
+            .map(|c| Chain {
+                name: c.name.value.clone(),
+                middlewares: names(&c.middlewares),
+            })
             .collect(),
         edge_routes: program
             .edge_routes
             .iter()
             .map(|r| EdgeRoute {
                 name: r.name.value.clone(),
-                host: r.host.as_ref().map_or_else(|| platform.domain.value.clone(), |h| h.value.clone()),
+                host: r
+                    .host
+                    .as_ref()
+                    .map_or_else(|| platform.domain.value.clone(), |h| h.value.clone()),
                 path: match (&r.prefix, &r.path) {
                     (Some(p), _) => PathMatch::Prefix(p.value.clone()),
                     (None, Some(p)) => PathMatch::Exact(p.value.clone()),
@@ -163,7 +180,11 @@ pub fn lower(program: &Program, file: &str, sha256: &str) -> Model {
                 },
                 middlewares: names(&r.middlewares),
                 entrypoints: names_or(&r.entrypoints, &serving_entrypoints),
-                resolver: r.tls.as_ref().map(|t| t.value.clone()).or_else(|| only_resolver.clone()),
+                resolver: r
+                    .tls
+                    .as_ref()
+                    .map(|t| t.value.clone())
+                    .or_else(|| only_resolver.clone()),
             })
             .collect(),
         gateway_routes,
@@ -172,12 +193,19 @@ pub fn lower(program: &Program, file: &str, sha256: &str) -> Model {
             .iter()
             .map(|d| Database {
                 name: d.name.value.clone(),
-                primary_env: d.primary_env.as_ref().map(|p| p.value.clone()).unwrap_or_default(),
+                primary_env: d
+                    .primary_env
+                    .as_ref()
+                    .map(|p| p.value.clone())
+                    .unwrap_or_default(),
                 replica_envs: names(&d.replica_envs),
                 pool_min: d.pool_min.as_ref().map_or(defaults::POOL_MIN, |p| p.value),
                 pool_max: d.pool_max.as_ref().map_or(defaults::POOL_MAX, |p| p.value),
                 command_timeout_ms: d.command_timeout_ms.unwrap_or(defaults::COMMAND_TIMEOUT_MS),
-                pool_mode: d.pool_mode.as_ref().map_or_else(|| defaults::POOL_MODE.to_string(), |p| p.value.clone()),
+                pool_mode: d
+                    .pool_mode
+                    .as_ref()
+                    .map_or_else(|| defaults::POOL_MODE.to_string(), |p| p.value.clone()),
             })
             .collect(),
         alerts: program.alerts.iter().map(alert).collect(),
@@ -199,7 +227,9 @@ fn names_or(list: &[ast::S<String>], default: &[String]) -> Vec<String> {
 fn gateway(decl: Option<&ast::GatewayDecl>, trusted_proxies: &[String]) -> Gateway {
     let d = decl.cloned().unwrap_or_default();
     Gateway {
-        image: d.image.map_or_else(|| defaults::GATEWAY_IMAGE.to_string(), |i| i.value),
+        image: d
+            .image
+            .map_or_else(|| defaults::GATEWAY_IMAGE.to_string(), |i| i.value),
         port: d.port.map_or(defaults::GATEWAY_PORT, |p| p.value),
         chain: d.chain.map(|c| c.value),
         max_connections: d.max_connections.unwrap_or(defaults::MAX_CONNECTIONS),
@@ -210,7 +240,9 @@ fn gateway(decl: Option<&ast::GatewayDecl>, trusted_proxies: &[String]) -> Gatew
         pool: Pool {
             max_total: d.pool_max_total.unwrap_or(defaults::POOL_MAX_TOTAL),
             max_per_host: d.pool_max_per_host.unwrap_or(defaults::POOL_MAX_PER_HOST),
-            idle_timeout_ms: d.pool_idle_timeout_ms.unwrap_or(defaults::POOL_IDLE_TIMEOUT_MS),
+            idle_timeout_ms: d
+                .pool_idle_timeout_ms
+                .unwrap_or(defaults::POOL_IDLE_TIMEOUT_MS),
         },
         trusted_proxies: trusted_proxies.to_vec(),
     }
@@ -219,17 +251,32 @@ fn gateway(decl: Option<&ast::GatewayDecl>, trusted_proxies: &[String]) -> Gatew
 fn service(s: &ast::ServiceDecl) -> Service {
     let port = s.port.as_ref().map_or(0, |p| p.value);
     let instances: Vec<Instance> = match &s.instances {
-        Some(list) => list.iter().map(|i| Instance { host: i.value.0.clone(), port: i.value.1 }).collect(),
+        Some(list) => list
+            .iter()
+            .map(|i| Instance {
+                host: i.value.0.clone(),
+                port: i.value.1,
+            })
+            .collect(),
         None => {
             let host = s.hostname.as_ref().map_or(&s.name.value, |h| &h.value);
             let n = s.replicas.as_ref().map_or(1, |r| r.value);
-            (1..=n).map(|i| Instance { host: format!("{host}-{i}"), port }).collect()
+            (1..=n)
+                .map(|i| Instance {
+                    host: format!("{host}-{i}"),
+                    port,
+                })
+                .collect()
         }
     };
     Service {
         name: s.name.value.clone(),
         image: s.image.as_ref().map(|i| i.value.clone()),
-        port: if port == 0 { instances.first().map_or(0, |i: &Instance| i.port) } else { port },
+        port: if port == 0 {
+            instances.first().map_or(0, |i: &Instance| i.port)
+        } else {
+            port
+        },
         instances,
         balance: match s.balance.as_ref().map(|b| b.value.as_str()) {
             Some("least_requests") => Balance::LeastRequests,
@@ -238,8 +285,14 @@ fn service(s: &ast::ServiceDecl) -> Service {
         },
         health: s.health.as_ref().map(|h| HealthCheck {
             path: h.path.value.clone(),
-            interval_ms: h.interval_ms.as_ref().map_or(defaults::HEALTH_INTERVAL_MS, |i| i.value),
-            timeout_ms: h.timeout_ms.as_ref().map_or(defaults::HEALTH_TIMEOUT_MS, |t| t.value),
+            interval_ms: h
+                .interval_ms
+                .as_ref()
+                .map_or(defaults::HEALTH_INTERVAL_MS, |i| i.value),
+            timeout_ms: h
+                .timeout_ms
+                .as_ref()
+                .map_or(defaults::HEALTH_TIMEOUT_MS, |t| t.value),
             healthy_threshold: h.healthy.unwrap_or(defaults::HEALTHY_THRESHOLD),
             unhealthy_threshold: h.unhealthy.unwrap_or(defaults::UNHEALTHY_THRESHOLD),
         }),
@@ -247,7 +300,9 @@ fn service(s: &ast::ServiceDecl) -> Service {
         websockets: names(&s.websockets),
         timeouts: Timeouts {
             connect_ms: s.connect_timeout_ms.unwrap_or(defaults::CONNECT_TIMEOUT_MS),
-            response_ms: s.response_timeout_ms.unwrap_or(defaults::RESPONSE_TIMEOUT_MS),
+            response_ms: s
+                .response_timeout_ms
+                .unwrap_or(defaults::RESPONSE_TIMEOUT_MS),
             websocket_idle_ms: s.websocket_idle_ms.unwrap_or(defaults::WEBSOCKET_IDLE_MS),
         },
         chain: s.chain.as_ref().map(|c| c.value.clone()),
@@ -263,8 +318,12 @@ fn service(s: &ast::ServiceDecl) -> Service {
 
 fn middleware(m: &ast::MiddlewareDecl) -> Middleware {
     let config = match &m.config {
-        MiddlewareDeclConfig::StripPrefix { prefixes } => MiddlewareConfig::StripPrefix { prefixes: names(prefixes) },
-        MiddlewareDeclConfig::AddPrefix { prefix } => MiddlewareConfig::AddPrefix { prefix: prefix.value.clone() },
+        MiddlewareDeclConfig::StripPrefix { prefixes } => MiddlewareConfig::StripPrefix {
+            prefixes: names(prefixes),
+        },
+        MiddlewareDeclConfig::AddPrefix { prefix } => MiddlewareConfig::AddPrefix {
+            prefix: prefix.value.clone(),
+        },
         MiddlewareDeclConfig::Headers(h) => MiddlewareConfig::Headers(HeadersConfig {
             hsts_max_age_s: h.hsts_max_age_s,
             hsts_include_subdomains: h.hsts_subdomains,
@@ -286,23 +345,33 @@ fn middleware(m: &ast::MiddlewareDecl) -> Middleware {
             max_age_s: c.max_age_s,
             credentials: c.credentials.as_ref().is_some_and(|c| c.value),
         }),
-        MiddlewareDeclConfig::BasicAuth { users } => MiddlewareConfig::BasicAuth { users: names(users) },
+        MiddlewareDeclConfig::BasicAuth { users } => MiddlewareConfig::BasicAuth {
+            users: names(users),
+        },
         MiddlewareDeclConfig::Jwt(j) => MiddlewareConfig::Jwt(JwtConfig {
             algorithms: names(&j.algorithms),
             key: match j.key.as_ref().map(|k| &k.value) {
                 Some(KeyDecl::File(path)) => KeySource::File(path.clone()),
                 Some(KeyDecl::Env(name)) => KeySource::Env(name.clone()),
-                Some(KeyDecl::Missing) | None => unreachable!("checked: a jwt middleware has a key"),
+                Some(KeyDecl::Missing) | None => {
+                    unreachable!("checked: a jwt middleware has a key")
+                }
             },
             issuer: j.issuer.clone(),
             audience: j.audience.clone(),
-            roles_claim: j.roles_claim.clone().unwrap_or_else(|| defaults::ROLES_CLAIM.to_string()),
+            roles_claim: j
+                .roles_claim
+                .clone()
+                .unwrap_or_else(|| defaults::ROLES_CLAIM.to_string()),
             leeway_s: j.leeway_s.unwrap_or(defaults::JWT_LEEWAY_S),
             public: names(&j.public),
             require_roles: j
                 .require_roles
                 .iter()
-                .map(|(prefix, roles)| RoleRule { prefix: prefix.value.clone(), roles: roles.clone() })
+                .map(|(prefix, roles)| RoleRule {
+                    prefix: prefix.value.clone(),
+                    roles: roles.clone(),
+                })
                 .collect(),
         }),
         MiddlewareDeclConfig::RateLimit(r) => {
@@ -319,14 +388,23 @@ fn middleware(m: &ast::MiddlewareDecl) -> Middleware {
         }
         MiddlewareDeclConfig::Cache(c) => MiddlewareConfig::Cache(CacheConfig {
             ttl_ms: c.ttl_ms.unwrap_or_default(),
-            methods: if c.methods.is_empty() { vec!["GET".into(), "HEAD".into()] } else { names(&c.methods) },
+            methods: if c.methods.is_empty() {
+                vec!["GET".into(), "HEAD".into()]
+            } else {
+                names(&c.methods)
+            },
             max_entries: c.max_entries.unwrap_or(defaults::CACHE_MAX_ENTRIES),
             max_bytes: c.max_bytes.unwrap_or(defaults::CACHE_MAX_BYTES),
         }),
         MiddlewareDeclConfig::AccessLog { audit } => MiddlewareConfig::AccessLog { audit: *audit },
-        MiddlewareDeclConfig::Errors { format } => MiddlewareConfig::Errors { format: format.clone() },
+        MiddlewareDeclConfig::Errors { format } => MiddlewareConfig::Errors {
+            format: format.clone(),
+        },
     };
-    Middleware { name: m.name.value.clone(), config }
+    Middleware {
+        name: m.name.value.clone(),
+        config,
+    }
 }
 
 fn alert(a: &ast::AlertDecl) -> Alert {
@@ -344,7 +422,10 @@ fn alert(a: &ast::AlertDecl) -> Alert {
     Alert {
         kind,
         for_ms: a.for_ms.unwrap_or_default(),
-        severity: a.severity.as_ref().map_or_else(|| "warning".to_string(), |s| s.value.clone()),
+        severity: a
+            .severity
+            .as_ref()
+            .map_or_else(|| "warning".to_string(), |s| s.value.clone()),
         threshold,
         quantile: a.quantile.as_ref().map(|q| q.value),
     }

@@ -10,7 +10,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "routec", version, about = "Compile routes.dsl into Traefik, compose, Prometheus, PgBouncer configs and routes.bin")]
+#[command(
+    name = "routec",
+    version,
+    about = "Compile routes.dsl into Traefik, compose, Prometheus, PgBouncer configs and routes.bin"
+)]
 struct Cli {
     /// Colour diagnostics: auto, always or never.
     #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "always", "never"])]
@@ -114,14 +118,23 @@ fn compile_reporting(file: &Path, color: bool) -> anyhow::Result<Option<routec::
 fn run(command: Command, color: bool) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check { file } => {
-            let Some(compiled) = compile_reporting(&file, color)? else { return Ok(ExitCode::from(1)) };
-            eprintln!("{}: ok ({})", display_name(&file), compiled.diagnostics.summary());
+            let Some(compiled) = compile_reporting(&file, color)? else {
+                return Ok(ExitCode::from(1));
+            };
+            eprintln!(
+                "{}: ok ({})",
+                display_name(&file),
+                compiled.diagnostics.summary()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Build { file, out, check } => {
-            let Some(compiled) = compile_reporting(&file, color)? else { return Ok(ExitCode::from(1)) };
+            let Some(compiled) = compile_reporting(&file, color)? else {
+                return Ok(ExitCode::from(1));
+            };
             let previous = |path: &str| std::fs::read(out.join(path)).ok();
-            let outputs = routec::emit::emit_all_with_previous(&compiled.model, &previous).context("emitting outputs")?;
+            let outputs = routec::emit::emit_all_with_previous(&compiled.model, &previous)
+                .context("emitting outputs")?;
             if check {
                 let stale = routec::output::stale(&out, &outputs);
                 for s in &stale {
@@ -135,23 +148,37 @@ fn run(command: Command, color: bool) -> anyhow::Result<ExitCode> {
                     "{}: {} stale file(s): {}; run `routec build` and commit the result",
                     out.display(),
                     stale.len(),
-                    stale.iter().map(|s| s.path.as_str()).collect::<Vec<_>>().join(", ")
+                    stale
+                        .iter()
+                        .map(|s| s.path.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
                 return Ok(ExitCode::from(1));
             }
             let changed = routec::output::write_all(&out, &outputs)?;
-            eprintln!("{}: wrote {} of {} files", out.display(), changed.len(), outputs.len());
+            eprintln!(
+                "{}: wrote {} of {} files",
+                out.display(),
+                changed.len(),
+                outputs.len()
+            );
             for path in changed {
                 eprintln!("  {}", out.join(path).display());
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Fmt { file, check, stdout } => {
+        Command::Fmt {
+            file,
+            check,
+            stdout,
+        } => {
             let source = read(&file)?;
             let formatted = match routec::fmt::format(&source) {
                 Ok(f) => f,
                 Err(d) => {
-                    let mut diagnostics = routec::diagnostic::Diagnostics::new(display_name(&file), source.as_str());
+                    let mut diagnostics =
+                        routec::diagnostic::Diagnostics::new(display_name(&file), source.as_str());
                     diagnostics.items.push(*d);
                     eprint!("{}", diagnostics.render(color));
                     return Ok(ExitCode::from(1));
@@ -161,7 +188,10 @@ fn run(command: Command, color: bool) -> anyhow::Result<ExitCode> {
                 print!("{formatted}");
             } else if check {
                 if formatted != source {
-                    print!("{}", routec::output::unified_diff(&source, &formatted, &display_name(&file)));
+                    print!(
+                        "{}",
+                        routec::output::unified_diff(&source, &formatted, &display_name(&file))
+                    );
                     eprintln!("{}: not formatted; run `routec fmt`", display_name(&file));
                     return Ok(ExitCode::from(1));
                 }
@@ -170,13 +200,24 @@ fn run(command: Command, color: bool) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Explain { host, file, method, path } => {
-            let Some(compiled) = compile_reporting(&file, color)? else { return Ok(ExitCode::from(1)) };
-            print!("{}", routec::explain::explain(&compiled.model, host.as_deref(), &method, &path));
+        Command::Explain {
+            host,
+            file,
+            method,
+            path,
+        } => {
+            let Some(compiled) = compile_reporting(&file, color)? else {
+                return Ok(ExitCode::from(1));
+            };
+            print!(
+                "{}",
+                routec::explain::explain(&compiled.model, host.as_deref(), &method, &path)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { table } => {
-            let bytes = std::fs::read(&table).with_context(|| format!("cannot read {}", table.display()))?;
+            let bytes = std::fs::read(&table)
+                .with_context(|| format!("cannot read {}", table.display()))?;
             match routec::inspect::render(&bytes) {
                 Ok(text) => {
                     print!("{text}");

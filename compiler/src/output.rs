@@ -26,13 +26,22 @@ pub struct WriteError {
 /// the directory. Skips the write when the file already holds `contents`,
 /// so an unchanged output keeps its inode and mtime (watchers stay quiet).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<bool, WriteError> {
-    let err = |source| WriteError { path: path.to_path_buf(), source };
+    let err = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
     if fs::read(path).is_ok_and(|old| old == contents) {
         return Ok(false);
     }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(err)?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut tmp = tempfile_in(dir, &file_name).map_err(err)?;
     let result = (|| {
         tmp.1.write_all(contents)?;
@@ -57,13 +66,20 @@ fn tempfile_in(dir: &Path, file_name: &str) -> io::Result<(PathBuf, fs::File)> {
     let pid = std::process::id();
     for attempt in 0u32..1000 {
         let path = dir.join(format!(".{file_name}.{pid}.{attempt}.tmp"));
-        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
             Ok(f) => return Ok((path, f)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(io::Error::new(io::ErrorKind::AlreadyExists, "no free temporary file name"))
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "no free temporary file name",
+    ))
 }
 
 /// Write every output under `dir`; returns the paths that changed.
@@ -96,16 +112,23 @@ pub fn stale(dir: &Path, outputs: &[Output]) -> Vec<Stale> {
                 return None;
             }
             let shown = format!("{}/{}", dir.display(), output.path);
-            let diff = match (on_disk.as_deref().map(std::str::from_utf8), std::str::from_utf8(&output.contents)) {
+            let diff = match (
+                on_disk.as_deref().map(std::str::from_utf8),
+                std::str::from_utf8(&output.contents),
+            ) {
                 (Some(Ok(old)), Ok(new)) => unified_diff(old, new, &shown),
                 (None, Ok(new)) => unified_diff("", new, &shown),
                 (old, _) => format!(
                     "binary file {shown} differs ({} bytes on disk, {} bytes expected)\n",
-                    old.map_or(0, |_| fs::metadata(&disk_path).map_or(0, |m| m.len() as usize)),
+                    old.map_or(0, |_| fs::metadata(&disk_path)
+                        .map_or(0, |m| m.len() as usize)),
                     output.contents.len()
                 ),
             };
-            Some(Stale { path: output.path.clone(), diff })
+            Some(Stale {
+                path: output.path.clone(),
+                diff,
+            })
         })
         .collect()
 }

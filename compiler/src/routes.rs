@@ -67,9 +67,18 @@ pub fn derive_gateway_routes(program: &Program) -> Vec<DerivedRoute> {
     let default_chain = program.gateway.as_ref().and_then(|g| g.chain.clone());
     let mut routes = Vec::new();
     for service in &program.services {
-        let priority = service.priority.as_ref().map_or(DEFAULT_GATEWAY_PRIORITY, |p| p.value);
+        let priority = service
+            .priority
+            .as_ref()
+            .map_or(DEFAULT_GATEWAY_PRIORITY, |p| p.value);
         let chain = service.chain.clone().or_else(|| default_chain.clone());
-        let numbered = |base: String, i: usize| if i == 0 { base } else { format!("{base}-{}", i + 1) };
+        let numbered = |base: String, i: usize| {
+            if i == 0 {
+                base
+            } else {
+                format!("{base}-{}", i + 1)
+            }
+        };
         for (i, prefix) in service.prefixes.iter().enumerate() {
             routes.push(DerivedRoute {
                 shape: RouteShape {
@@ -114,7 +123,9 @@ pub fn prefix_matches(tier: Tier, prefix: &str, path: &str) -> bool {
             let base = prefix.trim_end_matches('/');
             base.is_empty()
                 || path == base
-                || path.strip_prefix(base).is_some_and(|rest| rest.starts_with('/'))
+                || path
+                    .strip_prefix(base)
+                    .is_some_and(|rest| rest.starts_with('/'))
         }
     }
 }
@@ -133,7 +144,8 @@ impl RouteShape {
     pub fn covers(&self, tier: Tier, other: &RouteShape) -> bool {
         let hosts = self.host.is_none() || self.host == other.host;
         let methods = self.methods.is_empty()
-            || (!other.methods.is_empty() && other.methods.iter().all(|m| self.methods.contains(m)));
+            || (!other.methods.is_empty()
+                && other.methods.iter().all(|m| self.methods.contains(m)));
         let paths = match (&self.kind, &other.kind) {
             (PathKind::Exact, PathKind::Exact) => self.path == other.path,
             (PathKind::Exact, PathKind::Prefix) => false,
@@ -153,7 +165,8 @@ impl RouteShape {
             (PathKind::Exact, PathKind::Prefix) => other.matches_path(tier, &self.path),
             (PathKind::Prefix, PathKind::Exact) => self.matches_path(tier, &other.path),
             (PathKind::Prefix, PathKind::Prefix) => {
-                prefix_matches(tier, &self.path, &other.path) || prefix_matches(tier, &other.path, &self.path)
+                prefix_matches(tier, &self.path, &other.path)
+                    || prefix_matches(tier, &other.path, &self.path)
             }
         };
         hosts && methods && paths
@@ -182,10 +195,14 @@ pub fn conflicts(tier: Tier, routes: &[RouteShape]) -> Vec<(usize, usize, Confli
     let mut found = Vec::new();
     for (b, route) in routes.iter().enumerate() {
         for key in ancestor_keys(tier, &route.path) {
-            let Some(candidates) = by_path.get(key) else { continue };
+            let Some(candidates) = by_path.get(key) else {
+                continue;
+            };
             for &a in candidates {
                 // Pairs with equal keys are seen from both sides: keep one.
-                if a == b || (index_key(tier, &routes[a].path) == index_key(tier, &route.path) && a > b) {
+                if a == b
+                    || (index_key(tier, &routes[a].path) == index_key(tier, &route.path) && a > b)
+                {
                     continue;
                 }
                 if let Some(c) = conflict(tier, &routes[a], route) {
@@ -240,7 +257,10 @@ fn index_key(tier: Tier, path: &str) -> &str {
 /// The keys under which a route that could overlap `path` may be stored.
 fn ancestor_keys(tier: Tier, path: &str) -> Vec<&str> {
     match tier {
-        Tier::Edge => path.char_indices().map(|(i, c)| &path[..i + c.len_utf8()]).collect(),
+        Tier::Edge => path
+            .char_indices()
+            .map(|(i, c)| &path[..i + c.len_utf8()])
+            .collect(),
         Tier::Gateway => {
             let full = index_key(tier, path);
             let mut keys = vec!["/"];
@@ -282,7 +302,10 @@ mod tests {
     fn edge_prefix_overlaps_without_a_boundary() {
         let a = route(PathKind::Prefix, "/v1", 10);
         let b = route(PathKind::Prefix, "/v1beta", 10);
-        assert_eq!(conflicts(Tier::Edge, &[a.clone(), b.clone()]), vec![(0, 1, Conflict::Ambiguous)]);
+        assert_eq!(
+            conflicts(Tier::Edge, &[a.clone(), b.clone()]),
+            vec![(0, 1, Conflict::Ambiguous)]
+        );
         assert!(conflicts(Tier::Gateway, &[a, b]).is_empty());
     }
 
@@ -290,7 +313,10 @@ mod tests {
     fn higher_priority_prefix_shadows_a_narrower_route() {
         let a = route(PathKind::Prefix, "/v1/", 200);
         let b = route(PathKind::Exact, "/v1/chat/ws", 100);
-        assert_eq!(conflicts(Tier::Gateway, &[b, a]), vec![(1, 0, Conflict::Shadows)]);
+        assert_eq!(
+            conflicts(Tier::Gateway, &[b, a]),
+            vec![(1, 0, Conflict::Shadows)]
+        );
     }
 
     #[test]
@@ -298,6 +324,9 @@ mod tests {
         let a = route(PathKind::Prefix, "/v1/chat/", 100);
         let b = route(PathKind::Exact, "/v1/chat/ws", 100);
         assert!(conflicts(Tier::Gateway, &[a.clone(), b.clone()]).is_empty());
-        assert_eq!(conflicts(Tier::Edge, &[a, b]), vec![(0, 1, Conflict::Ambiguous)]);
+        assert_eq!(
+            conflicts(Tier::Edge, &[a, b]),
+            vec![(0, 1, Conflict::Ambiguous)]
+        );
     }
 }

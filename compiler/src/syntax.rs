@@ -53,7 +53,10 @@ pub struct Block {
 impl Block {
     /// The span of `KIND NAME`, the natural place to point at a block.
     pub fn head_span(&self) -> Span {
-        let end = self.name.as_ref().map_or(self.kind.span.end, |n| n.span.end);
+        let end = self
+            .name
+            .as_ref()
+            .map_or(self.kind.span.end, |n| n.span.end);
         Span::new(self.kind.span.start, end)
     }
 
@@ -139,7 +142,9 @@ pub fn parse(source: &str) -> Result<File, Box<Diagnostic>> {
     let mut pairs = DslParser::parse(Rule::file, source).map_err(|e| Box::new(syntax_error(e)))?;
     let file = pairs.next().expect("the file rule always yields one pair");
     let body = file.into_inner().next().expect("file = SOI ~ body ~ EOI");
-    Ok(File { items: body_nodes(body)? })
+    Ok(File {
+        items: body_nodes(body)?,
+    })
 }
 
 fn body_nodes(body: Pair<'_, Rule>) -> Result<Vec<Node>, Box<Diagnostic>> {
@@ -148,8 +153,14 @@ fn body_nodes(body: Pair<'_, Rule>) -> Result<Vec<Node>, Box<Diagnostic>> {
         .map(|pair| match pair.as_rule() {
             Rule::blank => Ok(Node::Blank),
             Rule::comment_line => {
-                let comment = pair.into_inner().next().expect("comment_line = comment ~ ...");
-                Ok(Node::Comment(comment.as_str().trim_end().to_string(), Span::from_pest(comment.as_span())))
+                let comment = pair
+                    .into_inner()
+                    .next()
+                    .expect("comment_line = comment ~ ...");
+                Ok(Node::Comment(
+                    comment.as_str().trim_end().to_string(),
+                    Span::from_pest(comment.as_span()),
+                ))
             }
             Rule::block => block(pair).map(Node::Block),
             Rule::statement => statement(pair).map(Node::Statement),
@@ -159,7 +170,10 @@ fn body_nodes(body: Pair<'_, Rule>) -> Result<Vec<Node>, Box<Diagnostic>> {
 }
 
 fn word(pair: Pair<'_, Rule>) -> Word {
-    Word { text: pair.as_str().to_string(), span: Span::from_pest(pair.as_span()) }
+    Word {
+        text: pair.as_str().to_string(),
+        span: Span::from_pest(pair.as_span()),
+    }
 }
 
 fn trailing_comment(pair: Pair<'_, Rule>) -> String {
@@ -183,7 +197,13 @@ fn block(pair: Pair<'_, Rule>) -> Result<Block, Box<Diagnostic>> {
             rule => unreachable!("block holds no {rule:?}"),
         }
     }
-    Ok(Block { kind: kind.expect("block starts with a key"), name, body, comment, span })
+    Ok(Block {
+        kind: kind.expect("block starts with a key"),
+        name,
+        body,
+        comment,
+        span,
+    })
 }
 
 fn statement(pair: Pair<'_, Rule>) -> Result<Statement, Box<Diagnostic>> {
@@ -200,7 +220,12 @@ fn statement(pair: Pair<'_, Rule>) -> Result<Statement, Box<Diagnostic>> {
     }
     // The statement's own span ends before its trailing comment and newline.
     let end = values.last().map_or(key.span.end, |v| v.span.end);
-    Ok(Statement { span: Span::new(key.span.start, end), key, values, comment })
+    Ok(Statement {
+        span: Span::new(key.span.start, end),
+        key,
+        values,
+        comment,
+    })
 }
 
 fn value(pair: Pair<'_, Rule>) -> Result<Value, Box<Diagnostic>> {
@@ -208,7 +233,10 @@ fn value(pair: Pair<'_, Rule>) -> Result<Value, Box<Diagnostic>> {
     let raw = pair.as_str().to_string();
     let kind = match pair.as_rule() {
         Rule::string => {
-            let inner = pair.into_inner().next().expect("string = \" ~ string_inner ~ \"");
+            let inner = pair
+                .into_inner()
+                .next()
+                .expect("string = \" ~ string_inner ~ \"");
             ValueKind::Str(unescape(inner.as_str(), span)?)
         }
         Rule::list => ValueKind::List(pair.into_inner().map(value).collect::<Result<_, _>>()?),
@@ -239,9 +267,15 @@ fn unescape(text: &str, span: Span) -> Result<String, Box<Diagnostic>> {
                 // +1: the opening quote precedes `text` in the source.
                 let start = span.start + 1 + i;
                 let end = start + 1 + other.map_or(0, |(_, c)| c.len_utf8());
-                return Err(Box::new(Diagnostic::error("invalid-escape", Span::new(start, end), "invalid escape in string")
+                return Err(Box::new(
+                    Diagnostic::error(
+                        "invalid-escape",
+                        Span::new(start, end),
+                        "invalid escape in string",
+                    )
                     .label("unknown escape")
-                    .help(r#"the escapes are \" \\ \n and \t"#)));
+                    .help(r#"the escapes are \" \\ \n and \t"#),
+                ));
             }
         }
     }
@@ -278,12 +312,18 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::key => "a key",
         Rule::name => "a name",
-        Rule::string | Rule::list | Rule::address | Rule::ip | Rule::rate | Rule::quantity | Rule::ident => {
-            "a value"
-        }
+        Rule::string
+        | Rule::list
+        | Rule::address
+        | Rule::ip
+        | Rule::rate
+        | Rule::quantity
+        | Rule::ident => "a value",
         Rule::string_inner => "the end of the string",
         Rule::EOI => "the end of the file",
-        Rule::blank | Rule::trailing_comment | Rule::comment_line | Rule::comment => "the end of the line",
+        Rule::blank | Rule::trailing_comment | Rule::comment_line | Rule::comment => {
+            "the end of the line"
+        }
         Rule::block | Rule::statement => "a statement or a block",
         _ => return None,
     })
@@ -305,6 +345,9 @@ mod tests {
     fn parses_the_dating_platform() {
         let source = include_str!("../../routes.dsl");
         let file = parse(source).unwrap_or_else(|d| panic!("{d:?}"));
-        assert!(file.items.iter().any(|n| matches!(n, Node::Block(b) if b.kind.text == "service")));
+        assert!(file
+            .items
+            .iter()
+            .any(|n| matches!(n, Node::Block(b) if b.kind.text == "service")));
     }
 }

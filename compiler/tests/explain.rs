@@ -23,16 +23,37 @@ macro_rules! case {
 case!(webapp_root, "GET", "/");
 case!(login_is_public, "POST", "/v1/auth/login");
 case!(profile_read, "GET", "/v1/profiles/42");
-case!(legacy_api_prefix_is_stripped, "GET", "/api/v1/profiles/42?fields=name");
-case!(admin_api_needs_the_admin_role, "DELETE", "/v1/admin/users/7");
+case!(
+    legacy_api_prefix_is_stripped,
+    "GET",
+    "/api/v1/profiles/42?fields=name"
+);
+case!(
+    admin_api_needs_the_admin_role,
+    "DELETE",
+    "/v1/admin/users/7"
+);
 case!(discovery_is_cached, "GET", "/v1/discovery/nearby");
 case!(chat_websocket, "GET", "/v1/chat/ws");
 case!(notifications_websocket, "GET", "/v1/notifications/ws");
 case!(admin_panel_at_the_edge, "GET", "/admin/dashboard");
 case!(metrics_need_basic_auth, "GET", "/metrics");
 case!(health_goes_to_the_gateway, "GET", "/health");
-case!(dot_segments_cannot_escape_the_public_prefix, "GET", "/v1/auth/../admin/users");
-case!(encoded_dot_segments_are_normalized, "GET", "/v1/auth/%2e%2e/admin/users");
+case!(
+    dot_segments_cannot_escape_the_public_prefix,
+    "GET",
+    "/v1/auth/../admin/users"
+);
+case!(
+    encoded_dot_segments_are_normalized,
+    "GET",
+    "/v1/auth/%2e%2e/admin/users"
+);
 case!(no_gateway_route_for_unknown_service, "GET", "/v1/unknown/x");
 case!(segment_boundary_in_the_gateway, "GET", "/v1/chatter");
-case!(other_host_matches_no_edge_route, Some("evil.example"), "GET", "/v1/profiles/1");
+case!(
+    other_host_matches_no_edge_route,
+    Some("evil.example"),
+    "GET",
+    "/v1/profiles/1"
+);

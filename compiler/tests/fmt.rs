@@ -8,7 +8,12 @@ fn dsl_files() -> Vec<PathBuf> {
     let mut files = vec![root.join("routes.dsl")];
     for dir in ["compiler/tests/fixtures", "tests/fixtures"] {
         if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
-            files.extend(entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "dsl")));
+            files.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "dsl")),
+            );
         }
     }
     files.sort();
@@ -21,12 +26,16 @@ fn fmt_is_idempotent_and_keeps_the_model() {
     assert!(files.len() >= 2, "found {files:?}");
     for file in files {
         let source = std::fs::read_to_string(&file).unwrap();
-        let once = routec::fmt::format(&source).unwrap_or_else(|d| panic!("{}: {d:?}", file.display()));
+        let once =
+            routec::fmt::format(&source).unwrap_or_else(|d| panic!("{}: {d:?}", file.display()));
         let twice = routec::fmt::format(&once).unwrap();
         assert_eq!(once, twice, "{}: fmt is not idempotent", file.display());
         // Meaning: same model (the source hash aside, which covers layout).
         let name = file.display().to_string();
-        match (routec::compile(&source, &name), routec::compile(&once, &name)) {
+        match (
+            routec::compile(&source, &name),
+            routec::compile(&once, &name),
+        ) {
             (Ok(a), Ok(b)) => {
                 let (mut a, mut b) = (a.model, b.model);
                 a.source.sha256.clear();
@@ -37,15 +46,28 @@ fn fmt_is_idempotent_and_keeps_the_model() {
             _ => panic!("{}: fmt changed whether the file compiles", file.display()),
         }
         // Comments survive.
-        let comments = |s: &str| s.lines().filter(|l| l.trim_start().starts_with('#') || l.contains("  #")).count();
-        assert_eq!(comments(&source), comments(&once), "{}: comments lost", file.display());
+        let comments = |s: &str| {
+            s.lines()
+                .filter(|l| l.trim_start().starts_with('#') || l.contains("  #"))
+                .count()
+        };
+        assert_eq!(
+            comments(&source),
+            comments(&once),
+            "{}: comments lost",
+            file.display()
+        );
     }
 }
 
 #[test]
 fn routes_dsl_is_formatted() {
     let source = include_str!("../../routes.dsl");
-    assert_eq!(routec::fmt::format(source).unwrap(), source, "run `routec fmt`");
+    assert_eq!(
+        routec::fmt::format(source).unwrap(),
+        source,
+        "run `routec fmt`"
+    );
 }
 
 #[test]
@@ -57,9 +79,18 @@ fn fmt_normalises_layout() {
 
 #[test]
 fn long_lists_break_one_item_per_line() {
-    let source = format!("chain everything [{}]\n", (0..30).map(|i| format!("middleware-{i}")).collect::<Vec<_>>().join(", "));
+    let source = format!(
+        "chain everything [{}]\n",
+        (0..30)
+            .map(|i| format!("middleware-{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let formatted = routec::fmt::format(&source).unwrap();
-    assert!(formatted.starts_with("chain everything [\n  middleware-0,\n"), "{formatted}");
+    assert!(
+        formatted.starts_with("chain everything [\n  middleware-0,\n"),
+        "{formatted}"
+    );
     assert!(formatted.lines().all(|l| l.len() <= routec::fmt::MAX_WIDTH));
     assert_eq!(routec::fmt::format(&formatted).unwrap(), formatted);
 }

@@ -10,8 +10,11 @@
 //! and paths from `topology.rs`. Secrets are passed by variable name only,
 //! never values; the `compose` template filter doubles every `$`. A service
 //! without an image runs elsewhere (its instances are addresses) and gets no
-//! container. Databases are external: services get their DSNs' variable
-//! names.
+//! container. Databases are external and reached through one `pgbouncer`
+//! container (see `pgbouncer.rs`): a service that uses a database gets
+//! `DATABASE_URL` / `DATABASE_READ_URL` pointing at PgBouncer, with the login
+//! left to compose's `${VAR}` interpolation, and never sees the servers'
+//! DSNs.
 
 use std::collections::BTreeMap;
 
@@ -48,11 +51,32 @@ struct ComposeService {
     command: Vec<String>,
     ports: Vec<String>,
     volumes: Vec<String>,
+    entrypoint: Vec<String>,
     /// `NAME` (passed through from the host, for secrets) or `NAME=value`.
-    environment: Vec<String>,
+    environment: Vec<EnvVar>,
+    tmpfs: Vec<String>,
+    depends_on: Vec<String>,
     networks: Vec<&'static str>,
     labels: Vec<(String, String)>,
     healthcheck: Option<ComposeHealthcheck>,
+}
+
+/// One `environment` entry. Literal entries have every `$` doubled, so
+/// compose keeps them as written; `interpolate` entries keep their `${VAR}`
+/// references for compose to fill in from the host's environment.
+#[derive(Serialize)]
+struct EnvVar {
+    text: String,
+    interpolate: bool,
+}
+
+impl EnvVar {
+    fn literal(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            interpolate: false,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -118,6 +142,11 @@ impl ComposeView {
                     name: instance.host.clone(),
                     image: image.clone(),
                     environment: service_environment(model, service),
+                    depends_on: service
+                        .database
+                        .as_ref()
+                        .map(|_| vec![super::pgbouncer::PGBOUNCER_CONTAINER.to_string()])
+                        .unwrap_or_default(),
                     networks: vec![if edge_target { EDGE } else { INTERNAL }],
                     labels: service_labels.clone(),
                     healthcheck: service
@@ -128,6 +157,7 @@ impl ComposeView {
                 });
             }
         }
+        services.extend(pgbouncer_service(model));
         services.push(prometheus_service());
 
         Ok(Self {
@@ -230,7 +260,7 @@ fn gateway_service(model: &Model, labels: Vec<(String, String)>) -> ComposeServi
         image: model.gateway.image.clone(),
         command: topo::gateway_command(model),
         volumes: vec![format!(".:{}:ro", topo::GATEWAY_GENERATED_DIR)],
-        environment,
+        environment: environment.into_iter().map(EnvVar::literal).collect(),
         networks: vec![EDGE, INTERNAL],
         labels,
         healthcheck: Some(http_probe(
@@ -247,16 +277,39 @@ fn gateway_service(model: &Model, labels: Vec<(String, String)>) -> ComposeServi
     }
 }
 
-/// A service's environment: its database's DSN variables, by name only.
-fn service_environment(model: &Model, service: &Service) -> Vec<String> {
-    let mut environment = Vec::new();
-    if let Some(database) = service.database.as_deref().and_then(|d| model.database(d)) {
-        push_unique(&mut environment, &database.primary_env);
-        for name in &database.replica_envs {
-            push_unique(&mut environment, name);
-        }
-    }
-    environment
+/// A service's environment: the PgBouncer URLs of its database (write and
+/// read pools), whose login compose interpolates from the host.
+fn service_environment(model: &Model, service: &Service) -> Vec<EnvVar> {
+    super::pgbouncer::service_env(model, service)
+        .into_iter()
+        .map(|(name, value)| EnvVar {
+            text: format!("{name}={value}"),
+            interpolate: true,
+        })
+        .collect()
+}
+
+/// The `pgbouncer` container, when the DSL declares a database: on the
+/// internal network for the services, and on the edge network too, since
+/// the database servers are outside compose and `internal` has no way out.
+fn pgbouncer_service(model: &Model) -> Option<ComposeService> {
+    let pg = super::pgbouncer::compose_service(model)?;
+    Some(ComposeService {
+        name: pg.name,
+        image: pg.image,
+        entrypoint: pg.entrypoint,
+        volumes: pg.volumes,
+        tmpfs: pg.tmpfs,
+        environment: pg.environment.into_iter().map(EnvVar::literal).collect(),
+        networks: vec![INTERNAL, EDGE],
+        healthcheck: Some(ComposeHealthcheck {
+            test: pg.healthcheck_test,
+            interval: duration(topo::PROBE_INTERVAL_MS),
+            timeout: duration(topo::PROBE_TIMEOUT_MS),
+            retries: 3,
+        }),
+        ..ComposeService::default()
+    })
 }
 
 fn push_unique(list: &mut Vec<String>, item: &str) {

@@ -68,5 +68,8 @@ fn model_json(model: &Model) -> Result<Output, EmitError> {
         message: e.to_string(),
     })?;
     json.push('\n');
-    Ok(Output { path: "model.json".into(), contents: json.into_bytes() })
+    Ok(Output {
+        path: "model.json".into(),
+        contents: json.into_bytes(),
+    })
 }

@@ -105,7 +105,13 @@ impl StaticView {
                 challenge_key: format!("{}Challenge", r.challenge),
                 dns_provider: r.dns_provider.clone(),
                 http_entrypoint: (r.challenge == "http")
-                    .then(|| model.entrypoints.iter().find(|e| e.port == 80).map(|e| e.name.clone()))
+                    .then(|| {
+                        model
+                            .entrypoints
+                            .iter()
+                            .find(|e| e.port == 80)
+                            .map(|e| e.name.clone())
+                    })
                     .flatten(),
             })
             .collect();
