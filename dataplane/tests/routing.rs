@@ -6,9 +6,37 @@ mod common;
 
 use common::*;
 use http::StatusCode;
+use std::net::SocketAddr;
+
+/// routes.dsl's jwt step reads its HS256 secret from JWT_SECRET: every
+/// route but /v1/auth/ needs a token, /v1/admin/ one with the admin role.
+const SECRET: &str = "routing-suite-secret-0123456789-abcdefghij";
+
+fn admin_token() -> String {
+    std::env::set_var("JWT_SECRET", SECRET);
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let claims = serde_json::json!({
+        "sub": "admin-1", "roles": ["admin"], "iss": "dating-auth", "aud": "dating-api", "exp": exp,
+    });
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+}
+
+async fn get_as(client: &HttpClient, addr: SocketAddr, path: &str, token: &str) -> Reply {
+    let request = http::Request::get(format!("http://{addr}{path}"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    send(client, request).await.unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_gateway_route_reaches_its_service_with_the_path_unchanged() {
+    let token = admin_token();
     let model = platform_model();
     let (_dir, table) = table_dir(&spec_from_model(&model, 1));
     let mut config = test_config(&table);
@@ -23,7 +51,7 @@ async fn every_gateway_route_reaches_its_service_with_the_path_unchanged() {
         } else {
             format!("{base}/some/thing?q=1")
         };
-        let reply = get(&client, gateway.local_addr(), &path).await.unwrap();
+        let reply = get_as(&client, gateway.local_addr(), &path, &token).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {:?}", reply.body);
         let json = reply.json();
         assert_eq!(
@@ -53,6 +81,7 @@ async fn every_gateway_route_reaches_its_service_with_the_path_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_paths_get_a_json_404_with_the_request_id() {
+    let token = admin_token();
     let (_dir, table) = table_dir(&spec_from_model(&platform_model(), 1));
     let mut config = test_config(&table);
     config.demo_backends = true;
@@ -69,9 +98,7 @@ async fn unknown_paths_get_a_json_404_with_the_request_id() {
     assert_eq!(json["request_id"], "client-id-1");
     assert!(json["error"].is_string());
     // A traversal out of a prefix is normalized before matching.
-    let reply = get(&client, gateway.local_addr(), "/v1/chat/../admin/x")
-        .await
-        .unwrap();
+    let reply = get_as(&client, gateway.local_addr(), "/v1/chat/../admin/x", &token).await;
     assert_eq!(reply.json()["service"], "admin");
     assert_eq!(reply.json()["path"], "/v1/admin/x");
     gateway.shutdown().await;
