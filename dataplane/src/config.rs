@@ -46,6 +46,11 @@ pub struct Cli {
     /// Start stub services for every service in the table and route to them.
     #[arg(long)]
     pub demo_backends: bool,
+    /// Runtime worker threads: 0 serves everything on one thread (tokio's
+    /// current-thread runtime), N >= 1 a multi-thread runtime with N
+    /// workers [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
     /// Do not serve: ask a running gateway's admin listener at ADDR whether
     /// it is ready (exit 0) or not (exit 1). For container healthchecks.
     #[arg(long, value_name = "ADDR", exclusive = true)]
@@ -66,6 +71,7 @@ struct FileConfig {
     #[serde(default)]
     upstream: BTreeMap<String, Vec<String>>,
     demo_backends: Option<bool>,
+    workers: Option<usize>,
     drain_timeout_ms: Option<u64>,
     reload_debounce_ms: Option<u64>,
     passive_max_failures: Option<u32>,
@@ -106,6 +112,9 @@ pub struct Config {
     /// Service name -> instances replacing the table's.
     pub upstreams: BTreeMap<String, Vec<(String, u16)>>,
     pub demo_backends: bool,
+    /// Runtime worker threads (`--workers`); `None` is one per core. The
+    /// binary reads it before starting the runtime; the library ignores it.
+    pub workers: Option<usize>,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub drain_timeout: Duration,
     /// Quiet time after the last file event before reloading.
@@ -125,6 +134,7 @@ impl Default for Config {
             tls: None,
             upstreams: BTreeMap::new(),
             demo_backends: false,
+            workers: None,
             drain_timeout: Duration::from_secs(30),
             reload_debounce: Duration::from_millis(100),
             passive: PassivePolicy::default(),
@@ -161,6 +171,7 @@ impl Config {
             .or(file.admin_listen)
             .unwrap_or(config.admin_listen);
         config.demo_backends = cli.demo_backends || file.demo_backends.unwrap_or(false);
+        config.workers = cli.workers.or(file.workers);
         // From the environment only: a token in a flag shows in `ps`.
         config.admin_token = std::env::var(crate::observability::access::ADMIN_TOKEN_ENV).ok();
         if let Some(ms) = file.drain_timeout_ms {

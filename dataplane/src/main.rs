@@ -12,8 +12,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     // Operational logs go to stderr as text; access and audit lines go to
     // stdout as JSON through a non-blocking writer (lossless: a full
     // buffer slows requests rather than dropping audit lines).
@@ -35,9 +34,33 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     if let Some(admin) = cli.check_ready {
-        std::process::exit(if check_ready(admin).await { 0 } else { 1 });
+        let ready = runtime(Some(0))?.block_on(check_ready(admin));
+        std::process::exit(if ready { 0 } else { 1 });
     }
     let config = Config::from_cli(cli)?;
+    runtime(config.workers)?.block_on(serve(config))
+}
+
+/// The tokio runtime for `--workers`: on 2 cores a current-thread runtime
+/// (0) avoids cross-thread wake-ups and work stealing, and several may win
+/// on bigger machines, so the operator chooses (see BENCHMARKS.md).
+fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = match workers {
+        Some(0) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
     let server = Server::start(config)
         .await
         .context("starting the data plane")?;
