@@ -948,21 +948,13 @@ impl Lower<'_> {
 
     fn timeouts(&mut self, block: &Block, decl: &mut ServiceDecl) {
         const KEYS: &[&str] = &["connect", "response", "websocket_idle"];
-        let mut seen = Seen::default();
-        for node in &block.body {
-            let Some(st) = self.statement_only(node, "timeouts", KEYS) else {
-                continue;
-            };
-            if !self.first(&mut seen, &st.key) {
-                continue;
-            }
-            match st.key.text.as_str() {
-                "connect" => decl.connect_timeout_ms = self.duration(st).map(|d| d.value),
-                "response" => decl.response_timeout_ms = self.duration(st).map(|d| d.value),
-                "websocket_idle" => decl.websocket_idle_ms = self.duration(st).map(|d| d.value),
-                _ => self.unknown_key(&st.key, "timeouts", KEYS),
-            }
-        }
+        self.statements(block, KEYS, &[], |cx, st| match st.key.text.as_str() {
+            "connect" => decl.connect_timeout_ms = cx.duration(st).map(|d| d.value),
+            "response" => decl.response_timeout_ms = cx.duration(st).map(|d| d.value),
+            "websocket_idle" => decl.websocket_idle_ms = cx.duration(st).map(|d| d.value),
+            // Unknown keys were reported by `statements`.
+            _ => {}
+        });
     }
 
     fn upstream_tls(&mut self, block: &Block) -> UpstreamTlsDecl {
@@ -1028,27 +1020,19 @@ impl Lower<'_> {
             name: self.block_name(block),
             ..Default::default()
         };
-        let mut seen = Seen::default();
-        for node in &block.body {
-            let Some(st) = self.statement_only(node, "edge_route", KEYS) else {
-                continue;
-            };
-            if !self.first(&mut seen, &st.key) {
-                continue;
-            }
-            match st.key.text.as_str() {
-                "host" => decl.host = self.hostname(st),
-                "prefix" => decl.prefix = self.path(st),
-                "path" => decl.path = self.path(st),
-                "methods" => decl.methods = self.methods(st),
-                "priority" => decl.priority = self.count(st),
-                "to" => decl.target = self.edge_target(st),
-                "middlewares" => decl.middlewares = self.list(st, Self::ident_value),
-                "entrypoints" => decl.entrypoints = self.list(st, Self::ident_value),
-                "tls" => decl.tls = self.ident(st),
-                _ => self.unknown_key(&st.key, "edge_route", KEYS),
-            }
-        }
+        self.statements(block, KEYS, &[], |cx, st| match st.key.text.as_str() {
+            "host" => decl.host = cx.hostname(st),
+            "prefix" => decl.prefix = cx.path(st),
+            "path" => decl.path = cx.path(st),
+            "methods" => decl.methods = cx.methods(st),
+            "priority" => decl.priority = cx.count(st),
+            "to" => decl.target = cx.edge_target(st),
+            "middlewares" => decl.middlewares = cx.list(st, Self::ident_value),
+            "entrypoints" => decl.entrypoints = cx.list(st, Self::ident_value),
+            "tls" => decl.tls = cx.ident(st),
+            // Unknown keys were reported by `statements`.
+            _ => {}
+        });
         match (&decl.prefix, &decl.path) {
             (Some(_), Some(path)) => self.push(
                 Diagnostic::error(
@@ -1103,7 +1087,7 @@ impl Lower<'_> {
         let config = match kind {
             "strip_prefix" => {
                 let mut prefixes = None;
-                self.simple_block(block, &["prefixes"], |cx, st| {
+                self.statements(block, &["prefixes"], &[], |cx, st| {
                     prefixes = Some(cx.list(st, Self::path_value))
                 });
                 let prefixes = prefixes.unwrap_or_default();
@@ -1114,7 +1098,7 @@ impl Lower<'_> {
             }
             "add_prefix" => {
                 let mut prefix = None;
-                self.simple_block(block, &["prefix"], |cx, st| prefix = cx.path(st));
+                self.statements(block, &["prefix"], &[], |cx, st| prefix = cx.path(st));
                 MiddlewareDeclConfig::AddPrefix {
                     prefix: self.required(prefix, block, "prefix", "prefix \"/v2\""),
                 }
@@ -1123,7 +1107,7 @@ impl Lower<'_> {
             "cors" => MiddlewareDeclConfig::Cors(self.cors(block)),
             "basic_auth" => {
                 let mut users = Vec::new();
-                self.simple_block(block, &["users"], |cx, st| {
+                self.statements(block, &["users"], &[], |cx, st| {
                     users = cx.list(st, Self::htpasswd_value)
                 });
                 if users.is_empty() {
@@ -1136,14 +1120,14 @@ impl Lower<'_> {
             "cache" => MiddlewareDeclConfig::Cache(self.cache(block)),
             "access_log" => {
                 let mut audit = false;
-                self.simple_block(block, &["audit"], |cx, st| {
+                self.statements(block, &["audit"], &[], |cx, st| {
                     audit = cx.bool(st).is_some_and(|b| b.value)
                 });
                 MiddlewareDeclConfig::AccessLog { audit }
             }
             "errors" => {
                 let mut format = "json".to_string();
-                self.simple_block(block, &["format"], |cx, st| {
+                self.statements(block, &["format"], &[], |cx, st| {
                     if let Some(f) = cx.one_of(st, &["json"]) {
                         format = f.value;
                     }
@@ -1161,10 +1145,15 @@ impl Lower<'_> {
 
     /// Walk a block of plain, non-repeatable statements, handing known keys
     /// to `f` and reporting the rest.
-    fn simple_block(
+    /// Hand each statement of `block` whose key is in `keys` to `f` (once
+    /// per key, unless the key is `repeatable`), reporting nested blocks,
+    /// unknown keys (with "did you mean") and repeated keys. The one loop
+    /// every block of plain statements goes through.
+    fn statements(
         &mut self,
         block: &Block,
         keys: &[&str],
+        repeatable: &[&str],
         mut f: impl FnMut(&mut Self, &Statement),
     ) {
         let what = block.kind.text.clone();
@@ -1173,13 +1162,11 @@ impl Lower<'_> {
             let Some(st) = self.statement_only(node, &what, keys) else {
                 continue;
             };
-            if !self.first(&mut seen, &st.key) {
-                continue;
-            }
-            if keys.contains(&st.key.text.as_str()) {
-                f(self, st);
-            } else {
+            let key = st.key.text.as_str();
+            if !keys.contains(&key) {
                 self.unknown_key(&st.key, &what, keys);
+            } else if repeatable.contains(&key) || self.first(&mut seen, &st.key) {
+                f(self, st);
             }
         }
     }
@@ -1205,41 +1192,33 @@ impl Lower<'_> {
             "remove_response_header",
         ];
         let mut decl = HeadersDecl::default();
-        let mut seen = Seen::default();
-        for node in &block.body {
-            let Some(st) = self.statement_only(node, "headers", KEYS) else {
-                continue;
-            };
-            if !REPEATABLE.contains(&st.key.text.as_str()) && !self.first(&mut seen, &st.key) {
-                continue;
-            }
-            match st.key.text.as_str() {
-                "hsts" => decl.hsts_max_age_s = self.duration(st).map(|d| d.value / 1000),
-                "hsts_subdomains" => decl.hsts_subdomains = self.bool(st).is_some_and(|b| b.value),
-                "hsts_preload" => decl.hsts_preload = self.bool(st).is_some_and(|b| b.value),
-                "nosniff" => decl.nosniff = self.bool(st).is_some_and(|b| b.value),
-                "frame_options" => {
-                    decl.frame_options = self.string(st).map(|s| s.value);
-                    if let Some(v) = &decl.frame_options {
-                        if !matches!(v.as_str(), "DENY" | "SAMEORIGIN") {
-                            self.push(
-                                Diagnostic::error("invalid-value", st.values_span(), format!("invalid X-Frame-Options `{v}`"))
-                                    .help("use \"DENY\" or \"SAMEORIGIN\" (ALLOW-FROM is obsolete; use a CSP frame-ancestors)"),
-                            );
-                        }
+        self.statements(block, KEYS, REPEATABLE, |cx, st| match st.key.text.as_str() {
+            "hsts" => decl.hsts_max_age_s = cx.duration(st).map(|d| d.value / 1000),
+            "hsts_subdomains" => decl.hsts_subdomains = cx.bool(st).is_some_and(|b| b.value),
+            "hsts_preload" => decl.hsts_preload = cx.bool(st).is_some_and(|b| b.value),
+            "nosniff" => decl.nosniff = cx.bool(st).is_some_and(|b| b.value),
+            "frame_options" => {
+                decl.frame_options = cx.string(st).map(|s| s.value);
+                if let Some(v) = &decl.frame_options {
+                    if !matches!(v.as_str(), "DENY" | "SAMEORIGIN") {
+                        cx.push(
+                            Diagnostic::error("invalid-value", st.values_span(), format!("invalid X-Frame-Options `{v}`"))
+                                .help("use \"DENY\" or \"SAMEORIGIN\" (ALLOW-FROM is obsolete; use a CSP frame-ancestors)"),
+                        );
                     }
                 }
-                "referrer_policy" => decl.referrer_policy = self.string(st).map(|s| s.value),
-                "csp" => decl.csp = self.string(st).map(|s| s.value),
-                "set_request_header" => decl.set_request_headers.extend(self.header_pair(st)),
-                "set_response_header" => decl.set_response_headers.extend(self.header_pair(st)),
-                "remove_request_header" => decl.remove_request_headers.extend(self.header_name(st)),
-                "remove_response_header" => {
-                    decl.remove_response_headers.extend(self.header_name(st))
-                }
-                _ => self.unknown_key(&st.key, "headers", KEYS),
             }
-        }
+            "referrer_policy" => decl.referrer_policy = cx.string(st).map(|s| s.value),
+            "csp" => decl.csp = cx.string(st).map(|s| s.value),
+            "set_request_header" => decl.set_request_headers.extend(cx.header_pair(st)),
+            "set_response_header" => decl.set_response_headers.extend(cx.header_pair(st)),
+            "remove_request_header" => decl.remove_request_headers.extend(cx.header_name(st)),
+            "remove_response_header" => {
+                decl.remove_response_headers.extend(cx.header_name(st))
+            }
+            // Unknown keys were reported by `statements`.
+            _ => {}
+        });
         decl
     }
 
@@ -1298,36 +1277,28 @@ impl Lower<'_> {
             max_age_s: 600,
             ..Default::default()
         };
-        let mut seen = Seen::default();
-        for node in &block.body {
-            let Some(st) = self.statement_only(node, "cors", KEYS) else {
-                continue;
-            };
-            if !self.first(&mut seen, &st.key) {
-                continue;
+        self.statements(block, KEYS, &[], |cx, st| match st.key.text.as_str() {
+            "origins" => decl.origins = cx.list(st, Self::origin_value),
+            "methods" => decl.methods = cx.methods(st),
+            "headers" => {
+                decl.headers = cx
+                    .list(st, Self::header_name_value)
+                    .into_iter()
+                    .map(|s| s.value)
+                    .collect()
             }
-            match st.key.text.as_str() {
-                "origins" => decl.origins = self.list(st, Self::origin_value),
-                "methods" => decl.methods = self.methods(st),
-                "headers" => {
-                    decl.headers = self
-                        .list(st, Self::header_name_value)
-                        .into_iter()
-                        .map(|s| s.value)
-                        .collect()
-                }
-                "expose" => {
-                    decl.expose = self
-                        .list(st, Self::header_name_value)
-                        .into_iter()
-                        .map(|s| s.value)
-                        .collect()
-                }
-                "max_age" => decl.max_age_s = self.duration(st).map_or(600, |d| d.value / 1000),
-                "credentials" => decl.credentials = self.bool(st),
-                _ => self.unknown_key(&st.key, "cors", KEYS),
+            "expose" => {
+                decl.expose = cx
+                    .list(st, Self::header_name_value)
+                    .into_iter()
+                    .map(|s| s.value)
+                    .collect()
             }
-        }
+            "max_age" => decl.max_age_s = cx.duration(st).map_or(600, |d| d.value / 1000),
+            "credentials" => decl.credentials = cx.bool(st),
+            // Unknown keys were reported by `statements`.
+            _ => {}
+        });
         if decl.origins.is_empty() {
             self.missing(block, "origins", "origins [\"https://example.com\"]");
         }
@@ -1368,66 +1339,58 @@ impl Lower<'_> {
             "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA",
         ];
         let mut decl = JwtDecl::default();
-        let mut seen = Seen::default();
-        for node in &block.body {
-            let Some(st) = self.statement_only(node, "jwt", KEYS) else {
-                continue;
-            };
-            if st.key.text != "require_roles" && !self.first(&mut seen, &st.key) {
-                continue;
-            }
-            match st.key.text.as_str() {
-                "algorithms" => {
-                    decl.algorithms = self.list(st, Self::ident_value);
-                    for alg in &decl.algorithms {
-                        if alg.value.eq_ignore_ascii_case("none") {
-                            self.push(
-                                Diagnostic::error(
-                                    "insecure-algorithm",
-                                    alg.span,
-                                    "`none` is not a signature algorithm",
-                                )
-                                .label("would accept unsigned tokens"),
-                            );
-                        } else if !ALGORITHMS.contains(&alg.value.as_str()) {
-                            let mut d = Diagnostic::error(
-                                "unknown-algorithm",
+        self.statements(block, KEYS, &["require_roles"], |cx, st| match st.key.text.as_str() {
+            "algorithms" => {
+                decl.algorithms = cx.list(st, Self::ident_value);
+                for alg in &decl.algorithms {
+                    if alg.value.eq_ignore_ascii_case("none") {
+                        cx.push(
+                            Diagnostic::error(
+                                "insecure-algorithm",
                                 alg.span,
-                                format!("unknown JWT algorithm `{}`", alg.value),
-                            );
-                            d = match did_you_mean(&alg.value, ALGORITHMS.iter().copied()) {
-                                Some(h) => d.help(h),
-                                None => {
-                                    d.help(format!("the algorithms are: {}", ALGORITHMS.join(", ")))
-                                }
-                            };
-                            self.push(d);
-                        }
+                                "`none` is not a signature algorithm",
+                            )
+                            .label("would accept unsigned tokens"),
+                        );
+                    } else if !ALGORITHMS.contains(&alg.value.as_str()) {
+                        let mut d = Diagnostic::error(
+                            "unknown-algorithm",
+                            alg.span,
+                            format!("unknown JWT algorithm `{}`", alg.value),
+                        );
+                        d = match did_you_mean(&alg.value, ALGORITHMS.iter().copied()) {
+                            Some(h) => d.help(h),
+                            None => {
+                                d.help(format!("the algorithms are: {}", ALGORITHMS.join(", ")))
+                            }
+                        };
+                        cx.push(d);
                     }
                 }
-                "key" => decl.key = self.key_source(st),
-                "issuer" => decl.issuer = self.string(st).map(|s| s.value),
-                "audience" => decl.audience = self.string(st).map(|s| s.value),
-                "roles_claim" => decl.roles_claim = self.ident(st).map(|s| s.value),
-                "leeway" => decl.leeway_s = self.duration(st).map(|d| d.value / 1000),
-                "public" => decl.public = self.list(st, Self::path_value),
-                "require_roles" => {
-                    if let [path, roles] = st.values.as_slice() {
-                        if let Some(path) = self.path_value(path) {
-                            let roles = self
-                                .list_value(roles, Self::ident_value)
-                                .into_iter()
-                                .map(|r| r.value)
-                                .collect();
-                            decl.require_roles.push((path, roles));
-                        }
-                    } else {
-                        self.push(arity(st, "a path prefix and a list of roles: `require_roles \"/v1/admin/\" [admin]`"));
-                    }
-                }
-                _ => self.unknown_key(&st.key, "jwt", KEYS),
             }
-        }
+            "key" => decl.key = cx.key_source(st),
+            "issuer" => decl.issuer = cx.string(st).map(|s| s.value),
+            "audience" => decl.audience = cx.string(st).map(|s| s.value),
+            "roles_claim" => decl.roles_claim = cx.ident(st).map(|s| s.value),
+            "leeway" => decl.leeway_s = cx.duration(st).map(|d| d.value / 1000),
+            "public" => decl.public = cx.list(st, Self::path_value),
+            "require_roles" => {
+                if let [path, roles] = st.values.as_slice() {
+                    if let Some(path) = cx.path_value(path) {
+                        let roles = cx
+                            .list_value(roles, Self::ident_value)
+                            .into_iter()
+                            .map(|r| r.value)
+                            .collect();
+                        decl.require_roles.push((path, roles));
+                    }
+                } else {
+                    cx.push(arity(st, "a path prefix and a list of roles: `require_roles \"/v1/admin/\" [admin]`"));
+                }
+            }
+            // Unknown keys were reported by `statements`.
+            _ => {}
+        });
         if decl.algorithms.is_empty() {
             self.missing(block, "algorithms", "algorithms [HS256]");
         }
@@ -1467,12 +1430,14 @@ impl Lower<'_> {
 
     fn rate_limit(&mut self, block: &Block) -> RateLimitDecl {
         let mut decl = RateLimitDecl::default();
-        self.simple_block(block, &["key", "average", "burst"], |cx, st| {
-            match st.key.text.as_str() {
-                "key" => decl.key = cx.one_of(st, &["client_ip", "user"]),
-                "average" => decl.average = cx.rate(st),
-                _ => decl.burst = cx.count(st).map(|c| S::new(u64::from(c.value), c.span)),
-            }
+        self.statements(block, &["key", "average", "burst"], &[], |cx, st| match st
+            .key
+            .text
+            .as_str()
+        {
+            "key" => decl.key = cx.one_of(st, &["client_ip", "user"]),
+            "average" => decl.average = cx.rate(st),
+            _ => decl.burst = cx.count(st).map(|c| S::new(u64::from(c.value), c.span)),
         });
         if decl.key.is_none() {
             self.missing(block, "key", "key client_ip` or `key user");
@@ -1485,9 +1450,10 @@ impl Lower<'_> {
 
     fn cache(&mut self, block: &Block) -> CacheDecl {
         let mut decl = CacheDecl::default();
-        self.simple_block(
+        self.statements(
             block,
             &["ttl", "methods", "max_entries", "max_size"],
+            &[],
             |cx, st| match st.key.text.as_str() {
                 "ttl" => decl.ttl_ms = cx.duration(st).map(|d| d.value),
                 "methods" => decl.methods = cx.methods(st),
@@ -1527,26 +1493,16 @@ impl Lower<'_> {
             name: self.block_name(block),
             ..Default::default()
         };
-        let mut seen = Seen::default();
-        for node in &block.body {
-            let Some(st) = self.statement_only(node, "database", KEYS) else {
-                continue;
-            };
-            if !self.first(&mut seen, &st.key) {
-                continue;
-            }
-            match st.key.text.as_str() {
-                "primary" => decl.primary_env = self.env_ref(st, false).and_then(|mut v| v.pop()),
-                "replicas" => decl.replica_envs = self.env_ref(st, true).unwrap_or_default(),
-                "pool_min" => decl.pool_min = self.count(st),
-                "pool_max" => decl.pool_max = self.count(st),
-                "command_timeout" => decl.command_timeout_ms = self.duration(st).map(|d| d.value),
-                "pool_mode" => {
-                    decl.pool_mode = self.one_of(st, &["transaction", "session", "statement"])
-                }
-                _ => self.unknown_key(&st.key, "database", KEYS),
-            }
-        }
+        self.statements(block, KEYS, &[], |cx, st| match st.key.text.as_str() {
+            "primary" => decl.primary_env = cx.env_ref(st, false).and_then(|mut v| v.pop()),
+            "replicas" => decl.replica_envs = cx.env_ref(st, true).unwrap_or_default(),
+            "pool_min" => decl.pool_min = cx.count(st),
+            "pool_max" => decl.pool_max = cx.count(st),
+            "command_timeout" => decl.command_timeout_ms = cx.duration(st).map(|d| d.value),
+            "pool_mode" => decl.pool_mode = cx.one_of(st, &["transaction", "session", "statement"]),
+            // Unknown keys were reported by `statements`.
+            _ => {}
+        });
         if decl.primary_env.is_none() {
             self.missing(block, "primary", "primary env DATABASE_URL");
         }
@@ -1629,36 +1585,28 @@ impl Lower<'_> {
             kind,
             ..Default::default()
         };
-        let mut seen = Seen::default();
-        for node in &block.body {
-            let Some(st) = self.statement_only(node, "alert", KEYS) else {
-                continue;
-            };
-            if !self.first(&mut seen, &st.key) {
-                continue;
-            }
-            match st.key.text.as_str() {
-                "for" => decl.for_ms = self.duration(st).map(|d| d.value),
-                "severity" => decl.severity = self.one_of(st, &["critical", "warning", "info"]),
-                "threshold" => decl.threshold = self.threshold(st),
-                "quantile" => {
-                    if let Some(q) = self.number(st) {
-                        if !(q.value > 0.0 && q.value < 1.0) {
-                            self.push(
-                                Diagnostic::error(
-                                    "out-of-range",
-                                    q.span,
-                                    "a quantile is between 0 and 1",
-                                )
-                                .label("e.g. 0.99"),
-                            );
-                        }
-                        decl.quantile = Some(q);
+        self.statements(block, KEYS, &[], |cx, st| match st.key.text.as_str() {
+            "for" => decl.for_ms = cx.duration(st).map(|d| d.value),
+            "severity" => decl.severity = cx.one_of(st, &["critical", "warning", "info"]),
+            "threshold" => decl.threshold = cx.threshold(st),
+            "quantile" => {
+                if let Some(q) = cx.number(st) {
+                    if !(q.value > 0.0 && q.value < 1.0) {
+                        cx.push(
+                            Diagnostic::error(
+                                "out-of-range",
+                                q.span,
+                                "a quantile is between 0 and 1",
+                            )
+                            .label("e.g. 0.99"),
+                        );
                     }
+                    decl.quantile = Some(q);
                 }
-                _ => self.unknown_key(&st.key, "alert", KEYS),
             }
-        }
+            // Unknown keys were reported by `statements`.
+            _ => {}
+        });
         if decl.for_ms.is_none() {
             self.missing(block, "for", "for 5m");
         }
