@@ -11,6 +11,14 @@ use http::{header, HeaderValue, Response, StatusCode};
 pub enum ProxyError {
     #[error("malformed request path")]
     BadPath,
+    /// A head that proxies and servers may read differently (RFC 9112 3.2:
+    /// no `Host` in HTTP/1.1, or more than one).
+    #[error("malformed request")]
+    MalformedRequest,
+    /// The client's body broke off or was badly framed; no fault of the
+    /// upstream, so it must not count against the instance.
+    #[error("malformed request body")]
+    BadBody,
     #[error("no route")]
     NoRoute,
     #[error("request body too large")]
@@ -26,7 +34,7 @@ pub enum ProxyError {
 impl ProxyError {
     pub fn status(self) -> StatusCode {
         match self {
-            Self::BadPath => StatusCode::BAD_REQUEST,
+            Self::BadPath | Self::MalformedRequest | Self::BadBody => StatusCode::BAD_REQUEST,
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UpstreamFailed => StatusCode::BAD_GATEWAY,

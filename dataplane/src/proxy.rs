@@ -78,6 +78,12 @@ impl Gateway {
         request_id: &HeaderValue,
         route_metrics: &mut Option<&'t Arc<RouteMetrics>>,
     ) -> Result<Response<GatewayBody>, ProxyError> {
+        // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one otherwise;
+        // with two, the gateway and the upstream could each believe another.
+        let hosts = request.headers().get_all(header::HOST).iter().count();
+        if hosts > 1 || (hosts == 0 && request.version() == Version::HTTP_11) {
+            return Err(ProxyError::MalformedRequest);
+        }
         let path =
             routetable::normalize_path(request.uri().path()).map_err(|_| ProxyError::BadPath)?;
         let (route, service) = table
@@ -107,6 +113,10 @@ impl Gateway {
         let (mut head, body) = request.into_parts();
         // Identity headers come from the jwt step, never from the client.
         policy::jwt::strip_identity_headers(&mut head.headers);
+        // Before the chain: headers the client names in `Connection` are
+        // the client's hop-by-hop headers, and must not remove what the
+        // chain adds (`Connection: X-User-Id` would drop the verified id).
+        forwarding::strip_hop_by_hop(&mut head.headers, websocket);
 
         let mut ctx = RequestCtx::new(
             &route.name,
@@ -123,7 +133,6 @@ impl Gateway {
             route.chain.run_complete(&mut ctx, &mut response);
             return Ok(response);
         }
-        forwarding::strip_hop_by_hop(&mut head.headers, websocket);
         let host =
             request_host(&head.headers, &head.uri).and_then(|h| HeaderValue::from_str(h).ok());
         forwarding::set_forwarded(
@@ -251,9 +260,11 @@ impl Gateway {
                     return Ok((response, index));
                 }
                 Ok(Err(e)) => {
-                    if find_body_error(&e).is_some_and(|b| matches!(b, BodyError::TooLarge { .. }))
-                    {
-                        return Err(ProxyError::BodyTooLarge);
+                    match find_body_error(&e) {
+                        Some(BodyError::TooLarge { .. }) => return Err(ProxyError::BodyTooLarge),
+                        // The client's fault: the instance keeps its record.
+                        Some(BodyError::Client(_)) => return Err(ProxyError::BadBody),
+                        None => {}
                     }
                     if state.record_failure(passive) {
                         Stats::bump(&self.stats.upstream_ejections);

@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+pub mod raw;
+pub mod recording;
+
 use bytes::Bytes;
 use dataplane::body::GatewayBody;
 use dataplane::demo::DemoBackend;
