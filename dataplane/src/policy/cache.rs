@@ -141,11 +141,6 @@ impl Cache {
         })
     }
 
-    /// The entries, for tests of the bounds and of reload survival.
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
-    }
-
     fn key(&self, ctx: &RequestCtx<'_>, head: &Parts) -> CacheKey {
         let host = head
             .headers
@@ -323,6 +318,89 @@ impl BodyObserver for Tee {
         if let (true, Some((key, mut entry, store))) = (complete, self.pending.take()) {
             entry.body = std::mem::take(&mut self.copy).freeze();
             store.entries.insert(key, Arc::new(entry));
+            // moka applies its bounds in batches; a miss already paid an
+            // upstream round trip, so settle them now and keep them strict.
+            store.entries.run_pending_tasks();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use routetable::MiddlewareConfig;
+
+    fn cache(max_entries: u64, max_bytes: u64) -> Cache {
+        let config = CacheConfig {
+            ttl_ms: 300_000,
+            methods: vec!["GET".into()],
+            max_entries,
+            max_bytes,
+        };
+        let spec = MiddlewareSpec {
+            name: "c".into(),
+            config: MiddlewareConfig::Cache(config.clone()),
+        };
+        Cache::prepare("c".into(), &config, &spec, &MiddlewareState::default()).unwrap()
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
+            .collect()
+    }
+
+    #[test]
+    fn upstream_directives_shorten_or_forbid_storing() {
+        let c = cache(10, 1 << 20);
+        assert_eq!(c.lifetime(&headers(&[])), Some(Duration::from_secs(300)));
+        let short = headers(&[("cache-control", "public, max-age=60")]);
+        assert_eq!(c.lifetime(&short), Some(Duration::from_secs(60)));
+        let shared = headers(&[("cache-control", "max-age=60, s-maxage=10")]);
+        assert_eq!(c.lifetime(&shared), Some(Duration::from_secs(10)));
+        let long = headers(&[("cache-control", "max-age=86400")]);
+        assert_eq!(c.lifetime(&long), Some(Duration::from_secs(300)));
+        for refused in [
+            &[("cache-control", "no-store")][..],
+            &[("cache-control", "Private")],
+            &[("cache-control", "max-age=0")],
+            &[("cache-control", "max-age=soon")],
+            &[("set-cookie", "a=b")],
+            &[("vary", "*")],
+        ] {
+            assert_eq!(c.lifetime(&headers(refused)), None, "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn the_store_is_bounded_by_entries_and_by_bytes() {
+        let entry = |body: usize| {
+            let now = Instant::now();
+            Arc::new(Entry {
+                status: StatusCode::OK,
+                headers: HeaderMap::new(),
+                body: Bytes::from(vec![b'x'; body]),
+                stored: now,
+                expires: now + Duration::from_secs(60),
+            })
+        };
+        let key = |i: usize| CacheKey {
+            method: Method::GET,
+            host: "h".into(),
+            path_and_query: format!("/{i}"),
+            user: None,
+        };
+        let by_count = cache(4, 1 << 20);
+        for i in 0..50 {
+            by_count.store.entries.insert(key(i), entry(10));
+        }
+        assert!(by_count.store.entry_count() <= 4);
+        let by_bytes = cache(1000, 10_000);
+        for i in 0..50 {
+            by_bytes.store.entries.insert(key(i), entry(1000));
+        }
+        assert!(by_bytes.store.weighted_size() <= 10_000);
+        assert!(by_bytes.store.entry_count() <= 10);
     }
 }

@@ -166,7 +166,8 @@ pub fn chain_table(
 /// A real HTTP/1.1 upstream that counts the requests reaching it and
 /// answers JSON `{n, path, user, roles, headers}`; the query steers it:
 /// `status=N`, `cc=<Cache-Control>`, `cookie=1` (a `Set-Cookie`),
-/// `ct=<Content-Type>` (then the body is plain text), `vary=<Vary>`.
+/// `ct=<Content-Type>` (then the body is plain text), `vary=<Vary>`,
+/// `delay_ms=N` (a slow upstream).
 pub struct Origin {
     pub addr: SocketAddr,
     hits: Arc<AtomicU64>,
@@ -189,9 +190,20 @@ impl Origin {
             while let Ok((stream, _)) = listener.accept().await {
                 let counter = counter.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |request| {
+                    let service = service_fn(move |request: Request<Incoming>| {
                         let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-                        async move { Ok::<_, Infallible>(answer(n, request)) }
+                        let delay = request
+                            .uri()
+                            .query()
+                            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("delay_ms=")))
+                            .and_then(|ms| ms.parse().ok())
+                            .map(std::time::Duration::from_millis);
+                        async move {
+                            if let Some(delay) = delay {
+                                tokio::time::sleep(delay).await;
+                            }
+                            Ok::<_, Infallible>(answer(n, request))
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
