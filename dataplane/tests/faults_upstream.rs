@@ -185,7 +185,7 @@ async fn reset_after_head(mut stream: TcpStream, partial_response: bool) {
         let _ = stream.write_all(&[b'x'; 1000]).await;
         let _ = stream.flush().await;
     }
-    let _ = stream.set_linger(Some(Duration::ZERO));
+    let _ = stream.set_zero_linger();
     drop(stream);
 }
 
