@@ -1,0 +1,227 @@
+# shellcheck shell=bash
+# bench/lib.sh: what the benchmark scripts share, sourced by them: installing
+# what is missing (Debian packages), building the release binaries, a work
+# directory, starting processes in the background and stopping every one of
+# them by pid on exit, free loopback ports, readiness probes, peak RSS, the
+# backend nginx and the JWT for the Dating Platform's chain. It runs no
+# benchmark itself. Everything listens on and targets 127.0.0.1 only.
+
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_DIR/target}"
+DATAPLANE="$TARGET_DIR/release/dataplane"
+ROUTEC="$TARGET_DIR/release/routec"
+# An HS256 secret for the benchmark's tokens only (the gateway reads it
+# from the environment, as routes.dsl's `key env JWT_SECRET` says).
+export JWT_SECRET="bench-secret-bench-secret-bench-secret-0123"
+
+STARTED_PIDS=()
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+die() {
+    log "error: $*"
+    exit 1
+}
+
+# Installs the Debian packages of the commands that are missing.
+# usage: need_commands CMD:PACKAGE...
+need_commands() {
+    local missing=() pair
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# The release binaries of this checkout (dataplane, routec).
+build_release() {
+    command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs)"
+    log "building dataplane and routec (release)"
+    (cd "$REPO_DIR" && cargo build --release --quiet -p dataplane -p routec)
+}
+
+# WORK: a fresh directory, removed on exit unless BENCH_KEEP=1.
+make_work_dir() {
+    WORK="$(mktemp -d "${TMPDIR:-/tmp}/routec-bench.XXXXXX")"
+    log "work directory $WORK"
+}
+
+stop_started() {
+    local pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${STARTED_PIDS[@]}"; do
+        # Up to 5 s for a graceful exit, then SIGKILL.
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    STARTED_PIDS=()
+}
+
+on_exit() {
+    stop_started
+    if [ -n "${WORK:-}" ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
+        rm -rf "$WORK"
+    fi
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+# Runs a command in the background pinned to CPUS (a taskset list, or "all"),
+# remembers its pid for stop_started and sets LAST_PID.
+# usage: start_pinned CPUS LOGFILE CMD...
+start_pinned() {
+    local cpus="$1" logfile="$2"
+    shift 2
+    if [ "$cpus" = all ]; then
+        "$@" >"$logfile" 2>&1 &
+    else
+        taskset -c "$cpus" "$@" >"$logfile" 2>&1 &
+    fi
+    LAST_PID=$!
+    STARTED_PIDS+=("$LAST_PID")
+}
+
+# Stops one process started by start_pinned, by pid.
+stop_pid() {
+    local pid="$1" kept=() p
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for p in "${STARTED_PIDS[@]}"; do
+        [ "$p" = "$pid" ] || kept+=("$p")
+    done
+    STARTED_PIDS=("${kept[@]}")
+}
+
+# A TCP port on 127.0.0.1 that is free right now (the OS picks it).
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until URL answers with EXPECTED status (default 200), up to 20 s.
+# usage: wait_http URL [EXPECTED] [CURL-ARGS...]
+wait_http() {
+    local url="$1" expected="${2:-200}" code
+    shift 2 || shift $#
+    for _ in $(seq 200); do
+        code="$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url" || true)"
+        [ "$code" = "$expected" ] && return 0
+        sleep 0.1
+    done
+    die "$url did not answer $expected (last: $code)"
+}
+
+# The pid and every descendant of it.
+pid_tree() {
+    local pid="$1" child
+    echo "$pid"
+    for child in $(pgrep -P "$pid" || true); do
+        pid_tree "$child"
+    done
+}
+
+# Forgets the peak RSS of PID's tree (Linux: clear_refs 5), so the next
+# peak_rss_kib reports the peak of what ran in between.
+reset_peak_rss() {
+    local p
+    for p in $(pid_tree "$1"); do
+        echo 5 >"/proc/$p/clear_refs" 2>/dev/null || true
+    done
+}
+
+# Peak resident set (VmHWM) of PID's tree, summed, in KiB.
+peak_rss_kib() {
+    local p total=0 kib
+    for p in $(pid_tree "$1"); do
+        kib="$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)"
+        total=$((total + ${kib:-0}))
+    done
+    echo "$total"
+}
+
+# Current resident set (VmRSS) of PID's tree, summed, in KiB.
+rss_kib() {
+    local p total=0 kib
+    for p in $(pid_tree "$1"); do
+        kib="$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)"
+        total=$((total + ${kib:-0}))
+    done
+    echo "$total"
+}
+
+# Starts the backend: nginx answering 200 with a small fixed body on
+# 127.0.0.1:PORT, access log off, WORKERS worker processes, pinned to CPUS.
+# Sets BACKEND_PID. usage: start_backend PORT WORKERS CPUS
+start_backend() {
+    local port="$1" workers="$2" cpus="$3" dir="$WORK/backend"
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes $workers;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $dir/tmp;
+    proxy_temp_path $dir/tmp;
+    fastcgi_temp_path $dir/tmp;
+    uwsgi_temp_path $dir/tmp;
+    scgi_temp_path $dir/tmp;
+    server {
+        listen 127.0.0.1:$port;
+        default_type application/json;
+        location / { return 200 '{"ok":true}\n'; }
+    }
+}
+EOF
+    start_pinned "$cpus" "$dir/stderr.log" nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf"
+    BACKEND_PID=$LAST_PID
+    wait_http "http://127.0.0.1:$port/" 200
+}
+
+# An HS256 token routes.dsl's `auth` accepts (issuer, audience, sub, roles),
+# valid for a day.
+platform_jwt() {
+    python3 - <<'EOF'
+import base64, hashlib, hmac, json, os, time
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+now = int(time.time())
+claims = {"sub": "bench-user", "iss": "dating-auth", "aud": "dating-api",
+          "iat": now, "exp": now + 86400, "roles": ["user"]}
+payload = b64(json.dumps(claims).encode())
+signing_input = f"{header}.{payload}".encode()
+key = os.environ["JWT_SECRET"].encode()
+print(f"{header}.{payload}.{b64(hmac.new(key, signing_input, hashlib.sha256).digest())}")
+EOF
+}
+
+# The machine and its load, for the report's header.
+machine_summary() {
+    local cpu
+    cpu="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+    echo "- Machine: $(nproc) CPUs ($cpu), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
+    echo "- Load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+}

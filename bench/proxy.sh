@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# bench/proxy.sh: the gateway against nginx and HAProxy, side by side in one
+# run, on loopback only (issue 5, item 1).
+#
+# Starts a backend (nginx answering a fixed 200, access log off), nginx as a
+# reverse proxy to it (upstream keepalive), HAProxy as a reverse proxy to it
+# (http-reuse always) and the data plane serving the Dating Platform's
+# table (bench/bench_dsl.py's variant of routes.dsl) with every service's
+# instances pointed at the backend by --upstream. wrk runs with the same
+# settings against each (keep-alive, one thread, 32 and 256 connections,
+# --latency), and one table per worker count is printed with each proxy's
+# ratio to nginx in the same run. Every process started is stopped by pid.
+#
+# Two groups:
+#   1 worker:  nginx worker_processes 1, HAProxy nbthread 1, the data plane
+#              with --workers 0 (current-thread) and --workers 1; the proxy
+#              under test pinned to CPU 0, wrk and the backend to CPU 1.
+#   2 workers: nginx 2, HAProxy 2, the data plane --workers 2; nothing
+#              pinned (the proxies need both cores).
+#
+# usage: bash bench/proxy.sh
+# env:   BENCH_DURATION (default 10s), BENCH_CONNECTIONS (default "32 256"),
+#        BENCH_GROUPS (default "1 2"), BENCH_OUT (also write the report
+#        there), BENCH_KEEP=1 (keep the work directory)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+DURATION="${BENCH_DURATION:-10s}"
+CONNECTIONS="${BENCH_CONNECTIONS:-32 256}"
+GROUPS_TO_RUN="${BENCH_GROUPS:-1 2}"
+BARE_PATH="/bare/items/42"
+CHAIN_PATH="/v1/profiles/42"
+ORIGIN="https://dating.serge.cc"
+
+need_commands nginx:nginx haproxy:haproxy wrk:wrk curl:curl taskset:util-linux \
+    pgrep:procps python3:python3
+[ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (the proxy on one, wrk and the backend on the other)"
+build_release
+make_work_dir
+LOAD_AVERAGE_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+python3 "$BENCH_DIR/bench_dsl.py" "$REPO_DIR/routes.dsl" >"$WORK/bench.dsl"
+"$ROUTEC" build "$WORK/bench.dsl" -o "$WORK/generated" >"$WORK/routec.log" 2>&1 || die "routec build failed: $(cat "$WORK/routec.log")"
+TOKEN="$(platform_jwt)"
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+
+# usage: measure GROUP TARGET CONNS PID URL [wrk -H args...]
+measure() {
+    local group="$1" target="$2" conns="$3" pid="$4" url="$5" load_cpus out line
+    shift 5
+    load_cpus=$([ "$group" = 1 ] && echo 1 || echo all)
+    out="$WORK/wrk-$group-${target// /_}-$conns.txt"
+    reset_peak_rss "$pid"
+    log "wrk -c$conns -d$DURATION: $target ($group worker(s))"
+    if [ "$load_cpus" = all ]; then
+        wrk -t1 -c"$conns" -d"$DURATION" --latency -s "$BENCH_DIR/wrk_report.lua" "$@" "$url" >"$out"
+    else
+        taskset -c "$load_cpus" wrk -t1 -c"$conns" -d"$DURATION" --latency \
+            -s "$BENCH_DIR/wrk_report.lua" "$@" "$url" >"$out"
+    fi
+    line="$(grep '^WRK_RESULT' "$out")" || die "wrk printed no result for $target (see $out)"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$group" "$target" "$conns" "$(peak_rss_kib "$pid")" \
+        "${line#WRK_RESULT }" >>"$RESULTS"
+}
+
+# usage: measure_all GROUP TARGET PID URL [wrk -H args...]
+measure_all() {
+    local group="$1" target="$2" pid="$3" url="$4" conns
+    shift 4
+    for conns in $CONNECTIONS; do
+        measure "$group" "$target" "$conns" "$pid" "$url" "$@"
+    done
+}
+
+start_nginx_proxy() {
+    local port="$1" workers="$2" cpus="$3" backend_port="$4" dir="$WORK/nginx-proxy"
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes $workers;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $dir/tmp;
+    proxy_temp_path $dir/tmp;
+    fastcgi_temp_path $dir/tmp;
+    uwsgi_temp_path $dir/tmp;
+    scgi_temp_path $dir/tmp;
+    upstream backend {
+        server 127.0.0.1:$backend_port;
+        keepalive 1024;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    start_pinned "$cpus" "$dir/stderr.log" nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf"
+    wait_http "http://127.0.0.1:$port$BARE_PATH" 200
+}
+
+start_haproxy() {
+    local port="$1" threads="$2" cpus="$3" backend_port="$4" dir="$WORK/haproxy"
+    mkdir -p "$dir"
+    cat >"$dir/haproxy.cfg" <<EOF
+global
+    nbthread $threads
+    maxconn 8000
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    http-reuse always
+frontend bench
+    bind 127.0.0.1:$port
+    default_backend backend
+backend backend
+    server backend 127.0.0.1:$backend_port
+EOF
+    start_pinned "$cpus" "$dir/stderr.log" haproxy -db -f "$dir/haproxy.cfg"
+    wait_http "http://127.0.0.1:$port$BARE_PATH" 200
+}
+
+# Sets DATAPLANE_PID. usage: start_dataplane PORT WORKERS CPUS BACKEND_PORT
+start_dataplane() {
+    local port="$1" workers="$2" cpus="$3" backend_port="$4" admin upstreams=() service
+    admin="$(free_port)"
+    for service in $(sed -n 's/^service \([^ ]*\) {$/\1/p' "$WORK/bench.dsl"); do
+        upstreams+=(--upstream "$service=127.0.0.1:$backend_port")
+    done
+    # stdout carries the access/audit log (JSON lines): discarded, but still
+    # formatted and written by the gateway.
+    start_pinned "$cpus" /dev/null "$DATAPLANE" --table "$WORK/generated/routes.bin" \
+        --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
+        --workers "$workers" "${upstreams[@]}"
+    DATAPLANE_PID=$LAST_PID
+    wait_http "http://127.0.0.1:$admin/ready" 200
+    wait_http "http://127.0.0.1:$port$BARE_PATH" 200
+    wait_http "http://127.0.0.1:$port$CHAIN_PATH" 200 -H "Authorization: Bearer $TOKEN"
+}
+
+# usage: dataplane_rows GROUP WORKERS CPUS BACKEND_PORT LABEL
+dataplane_rows() {
+    local group="$1" workers="$2" cpus="$3" backend_port="$4" label="$5" port
+    port="$(free_port)"
+    start_dataplane "$port" "$workers" "$cpus" "$backend_port"
+    measure_all "$group" "dataplane $label, bare route" "$DATAPLANE_PID" \
+        "http://127.0.0.1:$port$BARE_PATH"
+    measure_all "$group" "dataplane $label, full chain" "$DATAPLANE_PID" \
+        "http://127.0.0.1:$port$CHAIN_PATH" -H "Authorization: Bearer $TOKEN" -H "Origin: $ORIGIN"
+    stop_pid "$DATAPLANE_PID"
+}
+
+# usage: run_group GROUP
+run_group() {
+    local group="$1" proxy_cpus backend_cpus backend_port port
+    if [ "$group" = 1 ]; then
+        proxy_cpus=0 backend_cpus=1
+    else
+        proxy_cpus=all backend_cpus=all
+    fi
+    backend_port="$(free_port)"
+    start_backend "$backend_port" 1 "$backend_cpus"
+    measure_all "$group" "backend directly" "$BACKEND_PID" "http://127.0.0.1:$backend_port$BARE_PATH"
+
+    port="$(free_port)"
+    start_nginx_proxy "$port" "$group" "$proxy_cpus" "$backend_port"
+    local nginx_pid=$LAST_PID
+    measure_all "$group" "nginx" "$nginx_pid" "http://127.0.0.1:$port$BARE_PATH"
+    stop_pid "$nginx_pid"
+
+    port="$(free_port)"
+    start_haproxy "$port" "$group" "$proxy_cpus" "$backend_port"
+    local haproxy_pid=$LAST_PID
+    measure_all "$group" "HAProxy" "$haproxy_pid" "http://127.0.0.1:$port$BARE_PATH"
+    stop_pid "$haproxy_pid"
+
+    if [ "$group" = 1 ]; then
+        dataplane_rows 1 0 "$proxy_cpus" "$backend_port" "current-thread"
+        dataplane_rows 1 1 "$proxy_cpus" "$backend_port" "1 worker"
+    else
+        dataplane_rows "$group" "$group" "$proxy_cpus" "$backend_port" "$group workers"
+    fi
+    stop_pid "$BACKEND_PID"
+}
+
+for group in $GROUPS_TO_RUN; do
+    run_group "$group"
+done
+
+{
+    echo "### Proxies side by side ($(date -u '+%Y-%m-%d'))"
+    echo
+    echo "Command: \`bash bench/proxy.sh\` (wrk -t1, keep-alive, $DURATION per run, --latency;"
+    echo "GET $BARE_PATH for the backend, nginx, HAProxy and the bare route; GET"
+    echo "$CHAIN_PATH with a valid HS256 JWT and an Origin header for the full chain)."
+    echo
+    machine_summary | sed "s/^- Load average before the run: .*/- Load average before the run: $LOAD_AVERAGE_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)/"
+    echo "- nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), HAProxy $(haproxy -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+    echo
+    python3 "$BENCH_DIR/report.py" proxy "$RESULTS"
+} | tee "${BENCH_OUT:-/dev/null}"

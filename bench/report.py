@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Markdown tables from the benchmark scripts' result files.
+
+`report.py proxy RESULTS.tsv`: bench/proxy.sh's rows (group, target,
+connections, peak RSS in KiB, then wrk_report.lua's key=value fields), one
+table per worker-count group, each proxy's requests/s and p99 as a ratio to
+nginx's at the same connection count in the same run, and the full chain's
+throughput as a ratio to the same runtime's bare route.
+
+It formats; it measures nothing.
+"""
+import sys
+from collections import OrderedDict
+
+GROUP_TITLES = {
+    "1": "1 worker each: nginx `worker_processes 1`, HAProxy `nbthread 1`, the data "
+    "plane `--workers 0` (current-thread runtime) and `--workers 1` (multi-thread "
+    "runtime, one worker); the proxy under test pinned to CPU 0 (taskset), wrk and "
+    "the backend to CPU 1",
+    "2": "2 workers each: nginx `worker_processes 2`, HAProxy `nbthread 2`, the data "
+    "plane `--workers 2`; nothing pinned (proxy, wrk and backend share both CPUs)",
+}
+
+
+def read_rows(path):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            group, target, conns, rss_kib, fields = line.rstrip("\n").split("\t")
+            row = dict(kv.split("=") for kv in fields.split())
+            row.update(group=group, target=target, conns=int(conns), rss_kib=int(rss_kib))
+            for key in ("p50", "p99", "p999", "requests", "non2xx", "connect", "read",
+                        "write", "timeout"):
+                row[key] = int(row[key])
+            row["rps"] = float(row["rps"])
+            row["failed"] = sum(row[k] for k in ("non2xx", "connect", "read", "write", "timeout"))
+            rows.append(row)
+    return rows
+
+
+def ms(us):
+    return f"{us / 1000:.2f} ms"
+
+
+def proxy_report(rows):
+    groups = OrderedDict()
+    for row in rows:
+        groups.setdefault(row["group"], []).append(row)
+    out = []
+    for group, group_rows in groups.items():
+        nginx = {r["conns"]: r for r in group_rows if r["target"] == "nginx"}
+        bare = {(r["target"].replace("full chain", "bare route"), r["conns"]): r
+                for r in group_rows if r["target"].endswith("bare route")}
+        out.append(f"**{GROUP_TITLES.get(group, group + ' workers')}.**")
+        out.append("")
+        out.append("| target | conns | requests/s | × nginx | p50 | p99 | p99 × nginx | p99.9 "
+                   "| peak RSS | failed |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in sorted(group_rows, key=lambda r: r["conns"]):
+            base = nginx.get(r["conns"])
+            ratio = f"{r['rps'] / base['rps']:.2f}" if base else "–"
+            p99_ratio = f"{r['p99'] / base['p99']:.2f}" if base and base["p99"] else "–"
+            own_bare = bare.get((r["target"], r["conns"]))
+            if r["target"].endswith("full chain") and own_bare:
+                ratio += f" ({r['rps'] / own_bare['rps']:.2f}× bare)"
+            out.append(
+                f"| {r['target']} | {r['conns']} | {r['rps']:,.0f} | {ratio} | {ms(r['p50'])} "
+                f"| {ms(r['p99'])} | {p99_ratio} | {ms(r['p999'])} "
+                f"| {r['rss_kib'] / 1024:.1f} MiB | {r['failed']} |")
+        out.append("")
+    out.append("\"failed\": socket errors, timeouts and non-2xx/3xx answers counted by wrk. "
+               "\"peak RSS\": VmHWM of the process and its children (nginx: master and "
+               "workers), reset before each run. The backend's row is the physical limit "
+               "for any proxy in the same setup.")
+    return "\n".join(out)
+
+
+def main():
+    kind, path = sys.argv[1], sys.argv[2]
+    if kind == "proxy":
+        print(proxy_report(read_rows(path)))
+    else:
+        sys.exit(f"report.py: unknown report {kind!r}")
+
+
+if __name__ == "__main__":
+    main()
