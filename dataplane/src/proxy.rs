@@ -131,6 +131,11 @@ impl Gateway {
             let ShortCircuit { mut response, ran } = *short;
             route.chain.run_response(&ctx, &mut response, ran);
             route.chain.run_complete(&mut ctx, &mut response);
+            self.store.registries().metrics.count_chain_outcome(
+                &route.metrics,
+                ctx.stopped.as_ref(),
+                &response,
+            );
             return Ok(response);
         }
         let host =
@@ -187,6 +192,11 @@ impl Gateway {
             .chain
             .run_response(&ctx, &mut response, route.chain.len());
         route.chain.run_complete(&mut ctx, &mut response);
+        self.store.registries().metrics.count_chain_outcome(
+            &route.metrics,
+            ctx.stopped.as_ref(),
+            &response,
+        );
         Ok(response)
     }
 

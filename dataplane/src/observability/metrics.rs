@@ -18,25 +18,30 @@
 //! route name (or [`UNROUTED`]), `method` one of ten values ([`MethodLabel`],
 //! unknown methods become `OTHER`), `status` a three-digit code.
 //!
-//! # For middlewares (issue 10)
-//! A middleware reaches the handle at build time through
-//! `MiddlewareState::metrics` (an `Arc<Metrics>`, cheap to clone and keep),
-//! and counts with the route name it gets in `RequestCtx::route`:
-//! - [`Metrics::rate_limited`]`(endpoint, limiter)` for every 429, where
-//!   `limiter` is the rate-limit middleware's name;
-//! - [`Metrics::auth_failure`]`(reason)` for every 401/403, `reason` a
-//!   short static snake_case word (e.g. `missing_token`, `bad_signature`,
-//!   `expired`, `wrong_issuer`, `wrong_audience`, `forbidden`);
-//! - [`Metrics::cache_lookup`]`(endpoint, hit)` for every cacheable request.
+//! # The policy middlewares' counts
+//! The proxy counts what the chain did once it has run, in one place
+//! ([`Metrics::count_chain_outcome`]): a 429 from a `rate_limit` step is
+//! `gateway_rate_limited_total{endpoint, limiter}` (the step's name), a
+//! 401/403 from a `jwt` step is `gateway_auth_failures_total{reason}` (the
+//! step's fixed reason phrase, `RequestCtx::stopped`), and a route with a
+//! cache step counts its `X-Cache: HIT|MISS` answers in
+//! `gateway_cache_requests_total{endpoint, result}`. Middlewares therefore
+//! must not count these themselves (it would count twice); for anything
+//! else they reach the handle at build time through
+//! `MiddlewareState::metrics` (an `Arc<Metrics>`) and may call
+//! [`Metrics::rate_limited`], [`Metrics::auth_failure`] and
+//! [`Metrics::cache_lookup`] directly.
 //!
 //! Series for every (route, rate limiter) and (route, cache result) pair the
 //! table can produce exist from the table's load on, at zero, so `rate()`
 //! sees the first event too.
 
+use crate::body::GatewayBody;
 use crate::metric_names as names;
+use crate::middleware::Stopped;
 use crate::stats::Stats;
 use crate::table::{LoadedTable, ServiceHealth};
-use http::{Method, StatusCode};
+use http::{Method, Response, StatusCode};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -221,6 +226,10 @@ pub struct Metrics {
     /// Route name -> its handles; kept across reloads (names are few).
     routes: RwLock<HashMap<String, Arc<RouteMetrics>>>,
     unrouted: Arc<RouteMetrics>,
+    /// Middleware name -> kind, to attribute a chain's refusals (a 403 from
+    /// CORS is not an auth failure). Names are few; entries are replaced
+    /// when a table redefines them.
+    policy_kinds: RwLock<HashMap<String, MiddlewareKind>>,
     /// Scrapes refresh the state-derived gauges, then encode: one at a time.
     scrape: Mutex<()>,
 }
@@ -345,6 +354,7 @@ impl Metrics {
             upstream_ejections,
             routes: RwLock::new(HashMap::new()),
             unrouted,
+            policy_kinds: RwLock::new(HashMap::new()),
             scrape: Mutex::new(()),
         }
     }
@@ -402,6 +412,14 @@ impl Metrics {
     /// `(route, limiter)` for each rate-limit middleware in a route's chain
     /// and `(route, hit|miss)` for a chain with a cache.
     pub fn prepare_table(&self, spec: &TableSpec) {
+        self.policy_kinds
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(
+                spec.middlewares
+                    .iter()
+                    .map(|m| (m.name.clone(), m.config.kind())),
+            );
         for route in &spec.routes {
             let Some(chain) = route.chain.and_then(|c| spec.chains.get(c as usize)) else {
                 continue;
@@ -420,6 +438,9 @@ impl Metrics {
                         }));
                     }
                     MiddlewareKind::Cache => {
+                        self.route(&route.name)
+                            .has_cache
+                            .store(true, Ordering::Relaxed);
                         for result in [CacheResult::Hit, CacheResult::Miss] {
                             drop(self.cache_requests.get_or_create(&CacheLabels {
                                 endpoint: endpoint.clone(),
@@ -457,6 +478,46 @@ impl Metrics {
         self.route(endpoint)
             .cache_counter(&self.cache_requests, hit)
             .inc();
+    }
+
+    /// Counts what `route`'s chain did to one request: a refusal by a rate
+    /// limiter or a jwt step (`stopped`, with the response's status), and
+    /// a cache step's `X-Cache` verdict.
+    pub fn count_chain_outcome(
+        &self,
+        route: &RouteMetrics,
+        stopped: Option<&Stopped>,
+        response: &Response<GatewayBody>,
+    ) {
+        if let Some(stopped) = stopped {
+            let kind = self
+                .policy_kinds
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&*stopped.middleware)
+                .copied();
+            match (kind, response.status()) {
+                (Some(MiddlewareKind::RateLimit), StatusCode::TOO_MANY_REQUESTS) => {
+                    self.rate_limited
+                        .get_or_create(&RateLimitedLabels {
+                            endpoint: route.endpoint.clone(),
+                            limiter: stopped.middleware.to_string(),
+                        })
+                        .inc();
+                }
+                (Some(MiddlewareKind::Jwt), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                    self.auth_failure(stopped.reason);
+                }
+                _ => {}
+            }
+        }
+        if route.has_cache.load(Ordering::Relaxed) {
+            match response.headers().get(&crate::policy::cache::X_CACHE) {
+                Some(v) if v == "HIT" => route.cache_counter(&self.cache_requests, true).inc(),
+                Some(v) if v == "MISS" => route.cache_counter(&self.cache_requests, false).inc(),
+                _ => 0,
+            };
+        }
     }
 
     /// The metrics in the OpenMetrics text format. The gauges that mirror
@@ -525,6 +586,8 @@ pub struct RouteMetrics {
     durations: HistogramFamily<DurationLabels>,
     methods: [MethodSlot; MethodLabel::COUNT],
     cache: [OnceLock<Counter>; 2],
+    /// Some table gave this route a cache step: its `X-Cache` is counted.
+    has_cache: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for RouteMetrics {
@@ -545,6 +608,7 @@ impl RouteMetrics {
             durations: durations.clone(),
             methods: Default::default(),
             cache: Default::default(),
+            has_cache: Default::default(),
         }
     }
 

@@ -195,5 +195,8 @@ pub async fn gateway_routing(
 /// serving the platform's table does not start without it. Every test in
 /// a binary sets the same value, so the order they run in does not matter.
 pub fn set_jwt_secret() {
-    std::env::set_var("JWT_SECRET", "observability-suite-secret-0123456789");
+    std::env::set_var("JWT_SECRET", JWT_SECRET);
 }
+
+/// The HS256 key [`set_jwt_secret`] sets, for tests that sign tokens.
+pub const JWT_SECRET: &str = "observability-suite-secret-0123456789";
