@@ -5,6 +5,9 @@
 //! health probes for the new table. [`DirWatcher`] watches the directory
 //! holding a file, not the file, so both atomic renames and Kubernetes
 //! ConfigMap symlink swaps (`..data`) are seen, and debounces the events.
+//! It also watches each directory's parent, so a directory removed and
+//! created again (a volume remounted, `rm -rf` and a fresh `routec build`)
+//! is watched again instead of going silent.
 
 use crate::health::{self, HealthTasks};
 use crate::mapping::TableBytes;
@@ -138,7 +141,7 @@ impl TableStore {
 /// Watches the directories of some files and calls back, debounced, when
 /// anything that may be one of them changes. Dropping it stops watching.
 pub struct DirWatcher {
-    _watcher: notify::RecommendedWatcher,
+    _watcher: Arc<Mutex<notify::RecommendedWatcher>>,
     task: JoinHandle<()>,
 }
 
@@ -160,6 +163,22 @@ impl DirWatcher {
             .iter()
             .filter_map(|f| f.file_name().map(|n| n.to_owned()))
             .collect();
+        let mut dirs: Vec<PathBuf> = files.iter().map(|f| watch_dir(f)).collect();
+        dirs.sort();
+        dirs.dedup();
+        // The spellings an event may use for a watched directory itself.
+        let dir_spellings: Vec<PathBuf> = dirs
+            .iter()
+            .flat_map(|d| {
+                let seen_from_parent = d.file_name().map(|n| parent_dir(d).join(n));
+                [
+                    Some(d.clone()),
+                    seen_from_parent,
+                    std::fs::canonicalize(d).ok(),
+                ]
+            })
+            .flatten()
+            .collect();
         let (tx, mut rx) = mpsc::unbounded_channel::<()>();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -168,21 +187,25 @@ impl DirWatcher {
                     return;
                 }
                 let relevant = event.paths.iter().any(|p| {
-                    p.file_name().is_some_and(|n| {
-                        // `..data` and friends: a Kubernetes ConfigMap swap.
-                        names.iter().any(|name| name == n) || n.to_string_lossy().starts_with("..")
-                    })
+                    // A watched directory itself, seen from its parent.
+                    dir_spellings.iter().any(|d| d == p)
+                        || p.file_name().is_some_and(|n| {
+                            // `..data` and friends: a Kubernetes ConfigMap swap.
+                            names.iter().any(|name| name == n)
+                                || n.to_string_lossy().starts_with("..")
+                        })
                 });
                 if relevant {
                     let _ = tx.send(());
                 }
             })?;
-        let mut dirs: Vec<PathBuf> = files.iter().map(|f| watch_dir(f)).collect();
-        dirs.sort();
-        dirs.dedup();
         for dir in &dirs {
             watcher.watch(dir, RecursiveMode::NonRecursive)?;
+            // Best effort: a root or unreadable parent only loses the re-arm.
+            let _ = watcher.watch(&parent_dir(dir), RecursiveMode::NonRecursive);
         }
+        let watcher = Arc::new(Mutex::new(watcher));
+        let rearm = watcher.clone();
         let task = tokio::spawn(async move {
             while rx.recv().await.is_some() {
                 loop {
@@ -192,6 +215,14 @@ impl DirWatcher {
                         Err(_) => break,
                     }
                 }
+                // A directory that was removed and created again is a new
+                // inode: watch it again (a no-op for one still watched).
+                {
+                    let mut watcher = rearm.lock().unwrap_or_else(|e| e.into_inner());
+                    for dir in dirs.iter().filter(|d| d.is_dir()) {
+                        let _ = watcher.watch(dir, RecursiveMode::NonRecursive);
+                    }
+                }
                 on_change();
             }
         });
@@ -199,6 +230,13 @@ impl DirWatcher {
             _watcher: watcher,
             task,
         })
+    }
+}
+
+fn parent_dir(dir: &Path) -> PathBuf {
+    match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
     }
 }
 
