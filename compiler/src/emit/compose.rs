@@ -246,8 +246,9 @@ fn traefik_service(
 }
 
 fn gateway_service(model: &Model, labels: Vec<(String, String)>) -> ComposeService {
-    // The verification keys of the gateway's JWT middlewares, by name.
-    let mut environment = Vec::new();
+    // The admin API's bearer token (required off loopback) and the
+    // verification keys of the gateway's JWT middlewares, by name.
+    let mut environment = vec![topo::GATEWAY_ADMIN_TOKEN_ENV.to_string()];
     for middleware in &model.middlewares {
         if let MiddlewareConfig::Jwt(jwt) = &middleware.config {
             if let KeySource::Env(name) = &jwt.key {
@@ -263,16 +264,18 @@ fn gateway_service(model: &Model, labels: Vec<(String, String)>) -> ComposeServi
         environment: environment.into_iter().map(EnvVar::literal).collect(),
         networks: vec![EDGE, INTERNAL],
         labels,
-        healthcheck: Some(http_probe(
-            topo::GATEWAY_ADMIN_PORT,
-            &HealthCheck {
-                path: topo::GATEWAY_READY_PATH.into(),
-                interval_ms: topo::PROBE_INTERVAL_MS,
-                timeout_ms: topo::PROBE_TIMEOUT_MS,
-                healthy_threshold: 1,
-                unhealthy_threshold: 3,
-            },
-        )),
+        // The image has no shell or wget: the binary probes itself.
+        healthcheck: Some(ComposeHealthcheck {
+            test: vec![
+                "CMD".into(),
+                topo::GATEWAY_BINARY.into(),
+                "--check-ready".into(),
+                format!("127.0.0.1:{}", topo::GATEWAY_ADMIN_PORT),
+            ],
+            interval: duration(topo::PROBE_INTERVAL_MS),
+            timeout: duration(topo::PROBE_TIMEOUT_MS),
+            retries: 3,
+        }),
         ..ComposeService::default()
     }
 }

@@ -33,6 +33,11 @@ pub const GATEWAY_GENERATED_DIR: &str = "/etc/routec";
 pub const GATEWAY_ADMIN_PORT: u16 = 9090;
 /// Answers 200 once the gateway serves a table; Traefik and compose probe it.
 pub const GATEWAY_READY_PATH: &str = "/ready";
+/// The gateway's binary in its image (`dataplane/Dockerfile`).
+pub const GATEWAY_BINARY: &str = "/usr/local/bin/dataplane";
+/// The env var holding the admin API's bearer token; the gateway refuses to
+/// start with its admin listener off loopback and no token.
+pub const GATEWAY_ADMIN_TOKEN_ENV: &str = "DATAPLANE_ADMIN_TOKEN";
 
 /// How often Traefik and compose probe the containers the DSL gives no
 /// health block (the gateway, Traefik itself), and how long a probe may take.
