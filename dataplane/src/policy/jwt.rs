@@ -19,6 +19,13 @@
 //! first ([`strip_identity_headers`], which the proxy also applies on
 //! routes without a jwt step). Public path prefixes (segment boundaries, on
 //! the normalized path) need no token and forward no identity.
+//!
+//! A client sends the same token for many requests, so what a token
+//! verified to (user, roles, `exp`, `nbf`) is kept in a bounded cache keyed
+//! by the token's exact bytes; a hit re-checks `exp` and `nbf` against the
+//! clock and skips only the parsing and the signature, which give the same
+//! answer for the same bytes and key. The cache belongs to one table load,
+//! so a reload (a rotated key) starts it empty.
 
 use super::{reject, under_prefix};
 use crate::middleware::{Flow, Middleware, RequestCtx};
@@ -33,6 +40,7 @@ use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub static X_USER_ID: HeaderName = HeaderName::from_static("x-user-id");
 pub static X_USER_ROLES: HeaderName = HeaderName::from_static("x-user-roles");
@@ -105,17 +113,34 @@ struct VerifyKey {
     validations: Vec<(Algorithm, Validation)>,
 }
 
+/// What a token verified to, ready to forward.
+struct Verified {
+    user: Arc<str>,
+    user_header: HeaderValue,
+    roles: Vec<String>,
+    roles_header: Option<HeaderValue>,
+    exp: u64,
+    nbf: Option<u64>,
+}
+
+/// Verified tokens kept at most this long (`exp` is checked on every hit
+/// anyway) and this many bytes in all.
+const VERIFIED_TTL: Duration = Duration::from_secs(300);
+const VERIFIED_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
 /// A prepared jwt step.
 pub struct Jwt {
     name: Arc<str>,
     allowed: Vec<Algorithm>,
     keys: Vec<VerifyKey>,
     roles_claim: String,
+    leeway_s: u64,
     public: Vec<String>,
     require_roles: Vec<(String, Vec<String>)>,
     realm: String,
     /// `WWW-Authenticate` for a request without a token.
     challenge: HeaderValue,
+    verified: moka::sync::Cache<Arc<str>, Arc<Verified>>,
 }
 
 impl Jwt {
@@ -148,11 +173,20 @@ impl Jwt {
         let realm = realm.replace(['"', '\\'], "");
         let challenge = HeaderValue::from_str(&format!("Bearer realm=\"{realm}\""))
             .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+        let verified = moka::sync::Cache::builder()
+            .max_capacity(VERIFIED_MAX_BYTES)
+            .weigher(|token: &Arc<str>, v: &Arc<Verified>| {
+                let roles: usize = v.roles.iter().map(String::len).sum();
+                u32::try_from(token.len() + v.user.len() + roles + 128).unwrap_or(u32::MAX)
+            })
+            .time_to_live(VERIFIED_TTL)
+            .build();
         Ok(Self {
             name,
             allowed,
             keys,
             roles_claim: config.roles_claim.clone(),
+            leeway_s: config.leeway_s,
             public: config.public.clone(),
             require_roles: config
                 .require_roles
@@ -161,6 +195,7 @@ impl Jwt {
                 .collect(),
             realm,
             challenge,
+            verified,
         })
     }
 
@@ -223,6 +258,52 @@ impl Jwt {
             Some(Value::String(s)) => s.split_ascii_whitespace().collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// Verifies `token` fully and prepares what it says for forwarding.
+    fn verify_fresh(&self, token: &str) -> Result<Verified, &'static str> {
+        let claims = self.verify(token)?;
+        let user = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|sub| !sub.is_empty())
+            .ok_or("invalid subject")?;
+        let user_header = HeaderValue::from_str(user).map_err(|_| "invalid subject")?;
+        let roles: Vec<String> = self.roles(&claims).into_iter().map(str::to_owned).collect();
+        let forwarded: Vec<&str> = roles
+            .iter()
+            .map(String::as_str)
+            .filter(|r| plain_role(r))
+            .collect();
+        Ok(Verified {
+            user: user.into(),
+            user_header,
+            roles_header: HeaderValue::from_str(&forwarded.join(",")).ok(),
+            roles,
+            // The validation required `exp` and checked both as numbers.
+            exp: claims.get("exp").and_then(Value::as_u64).unwrap_or(0),
+            nbf: claims.get("nbf").and_then(Value::as_u64),
+        })
+    }
+
+    /// What `token` verified to: from the cache, or verified now.
+    fn verified(&self, token: &str) -> Result<Arc<Verified>, &'static str> {
+        if let Some(hit) = self.verified.get(token) {
+            let now = jsonwebtoken::get_current_timestamp();
+            if hit.exp.saturating_add(self.leeway_s) < now {
+                return Err("token expired");
+            }
+            if hit
+                .nbf
+                .is_some_and(|nbf| nbf > now.saturating_add(self.leeway_s))
+            {
+                return Err("token not yet valid");
+            }
+            return Ok(hit);
+        }
+        let fresh = Arc::new(self.verify_fresh(token)?);
+        self.verified.insert(token.into(), fresh.clone());
+        Ok(fresh)
     }
 }
 
@@ -364,25 +445,15 @@ impl Middleware for Jwt {
                 .insert(header::WWW_AUTHENTICATE, self.challenge.clone());
             return Flow::Respond(response);
         };
-        let claims = match self.verify(token) {
-            Ok(claims) => claims,
+        let verified = match self.verified(token) {
+            Ok(verified) => verified,
             Err(reason) => return self.unauthorized(ctx, reason),
         };
-        let Some(sub) = claims.get("sub").and_then(Value::as_str) else {
-            return self.unauthorized(ctx, "missing required claim");
-        };
-        let Ok(user_header) = HeaderValue::from_str(sub) else {
-            return self.unauthorized(ctx, "invalid subject");
-        };
-        if sub.is_empty() {
-            return self.unauthorized(ctx, "invalid subject");
-        }
-        let roles = self.roles(&claims);
+        ctx.user = Some(verified.user.clone());
         for (prefix, required) in &self.require_roles {
             if under_prefix(ctx.path, prefix)
-                && !required.iter().all(|r| roles.contains(&r.as_str()))
+                && !required.iter().all(|r| verified.roles.contains(r))
             {
-                ctx.user = Some(sub.into());
                 let mut response = reject(ctx, &self.name, StatusCode::FORBIDDEN, "missing role");
                 let value = format!(
                     "Bearer realm=\"{}\", error=\"insufficient_scope\"",
@@ -396,12 +467,59 @@ impl Middleware for Jwt {
                 return Flow::Respond(response);
             }
         }
-        let forwarded: Vec<&str> = roles.into_iter().filter(|r| plain_role(r)).collect();
-        head.headers.insert(&X_USER_ID, user_header);
-        if let Ok(value) = HeaderValue::from_str(&forwarded.join(",")) {
-            head.headers.insert(&X_USER_ROLES, value);
+        head.headers
+            .insert(&X_USER_ID, verified.user_header.clone());
+        if let Some(roles) = &verified.roles_header {
+            head.headers.insert(&X_USER_ROLES, roles.clone());
         }
-        ctx.user = Some(sub.into());
         Flow::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt() -> (tempfile::TempDir, Jwt) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("secret");
+        std::fs::write(&key, "unit-test-secret-0123456789-0123456789").unwrap();
+        let config = JwtConfig {
+            algorithms: vec!["HS256".into()],
+            key: KeySource::File(key.display().to_string()),
+            issuer: None,
+            audience: None,
+            roles_claim: "roles".into(),
+            leeway_s: 5,
+            public: vec![],
+            require_roles: vec![],
+        };
+        (dir, Jwt::prepare("auth".into(), &config).unwrap())
+    }
+
+    fn cached(jwt: &Jwt, token: &str, exp: u64, nbf: Option<u64>) {
+        let verified = Verified {
+            user: "u".into(),
+            user_header: HeaderValue::from_static("u"),
+            roles: vec![],
+            roles_header: None,
+            exp,
+            nbf,
+        };
+        jwt.verified.insert(token.into(), Arc::new(verified));
+    }
+
+    #[test]
+    fn cached_tokens_still_expire_and_mature_on_the_clock() {
+        let (_dir, jwt) = jwt();
+        let now = jsonwebtoken::get_current_timestamp();
+        cached(&jwt, "a.b.c", now - 60, None);
+        assert_eq!(jwt.verified("a.b.c").err(), Some("token expired"));
+        cached(&jwt, "d.e.f", now - 2, None);
+        assert!(jwt.verified("d.e.f").is_ok(), "within the leeway");
+        cached(&jwt, "g.h.i", now + 600, Some(now + 60));
+        assert_eq!(jwt.verified("g.h.i").err(), Some("token not yet valid"));
+        // Anything not cached is verified: these bytes are no token.
+        assert_eq!(jwt.verified("x.y.z").err(), Some("malformed token"));
     }
 }
