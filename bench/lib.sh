@@ -147,31 +147,27 @@ reset_peak_rss() {
     done
 }
 
-# Peak resident set (VmHWM) of PID's tree, summed, in KiB.
-peak_rss_kib() {
-    local p total=0 kib
-    for p in $(pid_tree "$1"); do
-        kib="$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)"
+# A /proc/PID/status field (in KiB) summed over PID's tree.
+sum_status_kib() {
+    local field="$1" p total=0 kib
+    for p in $(pid_tree "$2"); do
+        kib="$(awk -v f="$field:" '$1 == f {print $2}' "/proc/$p/status" 2>/dev/null || true)"
         total=$((total + ${kib:-0}))
     done
     echo "$total"
 }
 
-# Current resident set (VmRSS) of PID's tree, summed, in KiB.
-rss_kib() {
-    local p total=0 kib
-    for p in $(pid_tree "$1"); do
-        kib="$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)"
-        total=$((total + ${kib:-0}))
-    done
-    echo "$total"
-}
+# Peak resident set (VmHWM) of PID's tree, in KiB.
+peak_rss_kib() { sum_status_kib VmHWM "$1"; }
 
-# Starts the backend: nginx answering 200 with a small fixed body on
-# 127.0.0.1:PORT, access log off, WORKERS worker processes, pinned to CPUS.
-# Sets BACKEND_PID. usage: start_backend PORT WORKERS CPUS
-start_backend() {
-    local port="$1" workers="$2" cpus="$3" dir="$WORK/backend"
+# Current resident set (VmRSS) of PID's tree, in KiB.
+rss_kib() { sum_status_kib VmRSS "$1"; }
+
+# An nginx configuration in DIR/nginx.conf: WORKERS processes, no access
+# log, temporary files under DIR, and HTTP_BLOCK inside `http { }`.
+# usage: write_nginx_conf DIR WORKERS HTTP_BLOCK
+write_nginx_conf() {
+    local dir="$1" workers="$2" http_block="$3"
     mkdir -p "$dir"
     cat >"$dir/nginx.conf" <<EOF
 worker_processes $workers;
@@ -187,14 +183,28 @@ http {
     fastcgi_temp_path $dir/tmp;
     uwsgi_temp_path $dir/tmp;
     scgi_temp_path $dir/tmp;
-    server {
-        listen 127.0.0.1:$port;
-        default_type application/json;
-        location / { return 200 '{"ok":true}\n'; }
-    }
+$http_block
 }
 EOF
+}
+
+# Starts nginx on DIR/nginx.conf pinned to CPUS; sets LAST_PID.
+start_nginx() {
+    local dir="$1" cpus="$2"
     start_pinned "$cpus" "$dir/stderr.log" nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf"
+}
+
+# Starts the backend: nginx answering 200 with a small fixed body on
+# 127.0.0.1:PORT, access log off, WORKERS worker processes, pinned to CPUS.
+# Sets BACKEND_PID. usage: start_backend PORT WORKERS CPUS
+start_backend() {
+    local port="$1" workers="$2" cpus="$3"
+    write_nginx_conf "$WORK/backend" "$workers" "    server {
+        listen 127.0.0.1:$port;
+        default_type application/json;
+        location / { return 200 '{\"ok\":true}\n'; }
+    }"
+    start_nginx "$WORK/backend" "$cpus"
     BACKEND_PID=$LAST_PID
     wait_http "http://127.0.0.1:$port/" 200
 }
@@ -224,4 +234,48 @@ machine_summary() {
     echo "- Machine: $(nproc) CPUs ($cpu), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
     echo "- Load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+}
+
+# The gateway's TOML config in FILE: TABLE served on 127.0.0.1:PORT (admin
+# on ADMIN_PORT), WORKERS runtime threads, every service of DSL pointed at
+# 127.0.0.1:BACKEND_PORT, then any EXTRA lines (e.g. reload_debounce_ms).
+# usage: write_dataplane_config FILE DSL TABLE PORT ADMIN_PORT WORKERS BACKEND_PORT [EXTRA]
+write_dataplane_config() {
+    local file="$1" dsl="$2" table="$3" port="$4" admin="$5" workers="$6" backend="$7"
+    {
+        echo "table = \"$table\""
+        echo "listen = \"127.0.0.1:$port\""
+        echo "admin_listen = \"127.0.0.1:$admin\""
+        echo "workers = $workers"
+        [ -n "${8:-}" ] && echo "$8"
+        echo "[upstream]"
+        sed -n "s/^service \([^ ]*\) {\$/\"\1\" = [\"127.0.0.1:$backend\"]/p" "$dsl"
+    } >"$file"
+}
+
+# Starts the gateway on CONFIG pinned to CPUS, its access log (stdout)
+# discarded; waits until the admin listener says ready. Sets DATAPLANE_PID.
+# usage: start_dataplane_config CPUS CONFIG ADMIN_PORT
+start_dataplane_config() {
+    start_pinned "$1" /dev/null "$DATAPLANE" --config "$2"
+    DATAPLANE_PID=$LAST_PID
+    wait_http "http://127.0.0.1:$3/ready" 200
+}
+
+# Two builds of bench/gen_dsl.py's N-route file as the benchmarks serve it
+# (bench/bench_dsl.py: limits raised, a chain-less /bare/ route): DIR/a.bin,
+# and DIR/b.bin where /v1/s0/r0/ is /v1/s0/r0b/ instead; DIR/a.dsl is A's
+# source. usage: synthetic_tables N DIR
+synthetic_tables() {
+    local n="$1" dir="$2"
+    mkdir -p "$dir"
+    python3 "$BENCH_DIR/gen_dsl.py" "$n" >"$dir/gen.dsl"
+    python3 "$BENCH_DIR/bench_dsl.py" "$dir/gen.dsl" >"$dir/a.dsl"
+    sed 's|prefix "/v1/s0/r0/"|prefix "/v1/s0/r0b/"|' "$dir/a.dsl" >"$dir/b.dsl"
+    local which
+    for which in a b; do
+        "$ROUTEC" build "$dir/$which.dsl" -o "$dir/out-$which" >"$dir/routec.log" 2>&1 ||
+            die "routec build $which.dsl failed: $(cat "$dir/routec.log")"
+        cp "$dir/out-$which/routes.bin" "$dir/$which.bin"
+    done
 }

@@ -73,23 +73,8 @@ measure_all() {
 }
 
 start_nginx_proxy() {
-    local port="$1" workers="$2" cpus="$3" backend_port="$4" dir="$WORK/nginx-proxy"
-    mkdir -p "$dir"
-    cat >"$dir/nginx.conf" <<EOF
-worker_processes $workers;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $dir/tmp;
-    proxy_temp_path $dir/tmp;
-    fastcgi_temp_path $dir/tmp;
-    uwsgi_temp_path $dir/tmp;
-    scgi_temp_path $dir/tmp;
-    upstream backend {
+    local port="$1" workers="$2" cpus="$3" backend_port="$4"
+    write_nginx_conf "$WORK/nginx-proxy" "$workers" "    upstream backend {
         server 127.0.0.1:$backend_port;
         keepalive 1024;
         keepalive_requests 1000000;
@@ -99,12 +84,10 @@ http {
         location / {
             proxy_pass http://backend;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_set_header Connection \"\";
         }
-    }
-}
-EOF
-    start_pinned "$cpus" "$dir/stderr.log" nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf"
+    }"
+    start_nginx "$WORK/nginx-proxy" "$cpus"
     wait_http "http://127.0.0.1:$port$BARE_PATH" 200
 }
 

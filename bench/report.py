@@ -7,6 +7,11 @@ table per worker-count group, each proxy's requests/s and p99 as a ratio to
 nginx's at the same connection count in the same run, and the full chain's
 throughput as a ratio to the same runtime's bare route.
 
+`report.py compiler RESULTS.tsv`: bench/compiler.sh's rows (routes; for
+check, then build: wall s, CPU s, peak KiB; routes.bin bytes), with each
+step's CPU time per route relative to the smallest size that took 50 ms or
+more (1.0 there; about 1.0 elsewhere when the cost is linear).
+
 It formats; it measures nothing.
 """
 import sys
@@ -75,10 +80,41 @@ def proxy_report(rows):
     return "\n".join(out)
 
 
+def compiler_report(path):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            n, check_s, check_cpu, check_kib, build_s, build_cpu, build_kib, table = line.split()
+            rows.append((int(n), float(check_s), float(check_cpu), int(check_kib),
+                         float(build_s), float(build_cpu), int(build_kib), int(table)))
+    if not rows:
+        return ""
+    # /usr/bin/time resolves 10 ms: the base is the smallest size whose CPU
+    # times are long enough to divide.
+    base = next((r for r in rows if min(r[2], r[5]) >= 0.05), rows[-1])
+
+    def per_route(row, column):
+        if row[column] < 0.05:
+            return "–"
+        return f"{(row[column] / row[0]) / (base[column] / base[0]):.2f}"
+
+    out = ["| routes | check: wall | check: CPU | check: peak RSS | check: CPU/route (× base) "
+           "| build: wall | build: CPU | build: peak RSS | build: CPU/route (× base) | routes.bin |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        n, check_s, check_cpu, check_kib, build_s, build_cpu, build_kib, table = row
+        out.append(f"| {n:,} | {check_s:.2f} s | {check_cpu:.2f} s | {check_kib / 1024:.0f} MiB "
+                   f"| {per_route(row, 2)} | {build_s:.2f} s | {build_cpu:.2f} s "
+                   f"| {build_kib / 1024:.0f} MiB | {per_route(row, 5)} | {table / 1e6:.2f} MB |")
+    return "\n".join(out)
+
+
 def main():
     kind, path = sys.argv[1], sys.argv[2]
     if kind == "proxy":
         print(proxy_report(read_rows(path)))
+    elif kind == "compiler":
+        print(compiler_report(path))
     else:
         sys.exit(f"report.py: unknown report {kind!r}")
 
