@@ -584,7 +584,10 @@ pub struct RouteMetrics {
     endpoint: Name,
     requests: Family<RequestLabels, Counter>,
     durations: HistogramFamily<DurationLabels>,
-    methods: [MethodSlot; MethodLabel::COUNT],
+    /// Boxed and filled on a method's first request: a slot is ~460 bytes,
+    /// and most routes see one or two methods (10,000 routes held 45 MB of
+    /// empty slots; see BENCHMARKS.md, "Memory").
+    methods: [OnceLock<Box<MethodSlot>>; MethodLabel::COUNT],
     cache: [OnceLock<Counter>; 2],
     /// Some table gave this route a cache step: its `X-Cache` is counted.
     has_cache: std::sync::atomic::AtomicBool,
@@ -618,7 +621,7 @@ impl RouteMetrics {
 
     /// Counts one answered request and its duration (to the response head).
     pub fn record(&self, method: MethodLabel, status: StatusCode, elapsed: Duration) {
-        let slot = &self.methods[method as usize];
+        let slot = self.methods[method as usize].get_or_init(Box::default);
         let status = status.as_u16();
         let labels = || RequestLabels {
             method,
