@@ -78,10 +78,10 @@ def latency(port, admin_port, live, tables, paths, count):
                 break
         # Let the watcher settle before the next rename.
         time.sleep(0.05)
-    reloads = reloads(admin_port) - first
+    reloads_seen = reloads(admin_port) - first
     samples.sort()
     print(json.dumps({
-        "reloads_seen": reloads,
+        "reloads_seen": reloads_seen,
         "samples": len(samples),
         "gave_up": gave_up,
         "probes": probes,

@@ -12,6 +12,14 @@ check, then build: wall s, CPU s, peak KiB; routes.bin bytes), with each
 step's CPU time per route relative to the smallest size that took 50 ms or
 more (1.0 there; about 1.0 elsewhere when the cost is linear).
 
+`report.py reload RESULTS.tsv`: bench/reload.sh's rows (debounce ms,
+reload_probe.py's latency JSON, wrk fields steady, wrk fields under the
+storm, the storm's JSON, RSS KiB after).
+
+`report.py memory RESULTS.tsv`: bench/memory.sh's rows (workers, idle KiB,
+peak KiB and wrk fields on the bare route, the same on the chain, idle KiB
+after).
+
 It formats; it measures nothing.
 """
 import sys
@@ -109,10 +117,58 @@ def compiler_report(path):
     return "\n".join(out)
 
 
+def wrk_fields(text):
+    row = {k: float(v) for k, v in (kv.split("=") for kv in text.split())}
+    row["failed"] = int(sum(row[k] for k in ("non2xx", "connect", "read", "write", "timeout")))
+    return row
+
+
+def reload_report(path):
+    import json
+    out = ["| reload debounce | rename → first answer: p50 | p99 | max | reloads seen "
+           "| steady req/s | req/s in the storm | × steady | reloads in the storm "
+           "| failed in the storm | RSS after |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            debounce, latency, steady, storm, storm_probe, rss_kib = line.rstrip("\n").split("\t")
+            latency, storm_probe = json.loads(latency), json.loads(storm_probe)
+            steady, storm = wrk_fields(steady), wrk_fields(storm)
+            seen = f"{latency['reloads_seen']} of {latency['samples'] + latency['gave_up']}"
+            out.append(
+                f"| {debounce} ms | {latency['p50_ms']:.1f} ms | {latency['p99_ms']:.1f} ms "
+                f"| {latency['max_ms']:.1f} ms | {seen} | {steady['rps']:,.0f} "
+                f"| {storm['rps']:,.0f} | {storm['rps'] / steady['rps']:.2f} "
+                f"| {storm_probe['reloads_seen']} of {storm_probe['renames']} renames "
+                f"| {storm['failed']} (steady: {steady['failed']}) "
+                f"| {int(rss_kib) / 1024:.1f} MiB |")
+    return "\n".join(out)
+
+
+def memory_report(path):
+    out = ["| runtime | idle RSS | peak RSS, bare route under load | req/s | failed "
+           "| peak RSS, full chain under load | req/s | failed | idle RSS after the load |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            workers, idle, bare_kib, bare, chain_kib, chain, after = line.rstrip("\n").split("\t")
+            bare, chain = wrk_fields(bare), wrk_fields(chain)
+            runtime = "`--workers 0` (current-thread)" if workers == "0" else f"`--workers {workers}`"
+            mib = lambda kib: f"{int(kib) / 1024:.1f} MiB"  # noqa: E731
+            out.append(f"| {runtime} | {mib(idle)} | {mib(bare_kib)} | {bare['rps']:,.0f} "
+                       f"| {bare['failed']} | {mib(chain_kib)} | {chain['rps']:,.0f} "
+                       f"| {chain['failed']} | {mib(after)} |")
+    return "\n".join(out)
+
+
 def main():
     kind, path = sys.argv[1], sys.argv[2]
     if kind == "proxy":
         print(proxy_report(read_rows(path)))
+    elif kind == "memory":
+        print(memory_report(path))
+    elif kind == "reload":
+        print(reload_report(path))
     elif kind == "compiler":
         print(compiler_report(path))
     else:
