@@ -16,6 +16,7 @@ pub mod body;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod demo_credentials;
 pub mod errors;
 pub mod forwarding;
 pub mod health;

@@ -35,7 +35,40 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(if ready { 0 } else { 1 });
     }
     let config = Config::from_cli(cli)?;
+    if config.demo_backends {
+        announce_demo_credentials(&config)?;
+    }
     runtime(config.workers)?.block_on(serve(config))
+}
+
+/// Demo mode: fill unset JWT key variables with the demo secret (before any
+/// thread exists) and print tokens to try the routes with.
+fn announce_demo_credentials(config: &Config) -> anyhow::Result<()> {
+    let credentials = dataplane::demo_credentials::prepare(&config.table)?;
+    for variable in &credentials.variables_set {
+        tracing::warn!(
+            variable,
+            "demo mode: {variable} was not set; using the public demo secret (never in production)"
+        );
+    }
+    if credentials.tokens.is_empty() {
+        return Ok(());
+    }
+    let base = format!("http://{}", config.listen);
+    eprintln!("\ndemo tokens (valid 24 h), every policy of the table still applies:");
+    for t in &credentials.tokens {
+        let name = format!("{}_TOKEN", t.who.to_ascii_uppercase());
+        eprintln!(
+            "  export {name}={}    # roles: {}",
+            t.token,
+            t.roles.join(", ")
+        );
+    }
+    eprintln!("try:");
+    eprintln!("  curl -H \"Authorization: Bearer $USER_TOKEN\" {base}/v1/chat/x");
+    eprintln!("  curl -H \"Authorization: Bearer $ADMIN_TOKEN\" {base}/v1/admin/users");
+    eprintln!("  curl {base}/v1/chat/x    # 401: no token\n");
+    Ok(())
 }
 
 /// The tokio runtime for `--workers`: on 2 cores a current-thread runtime
