@@ -147,6 +147,12 @@ impl Visit for JsonFields<'_> {
 fn push_json_str(out: &mut String, value: &str) {
     use std::fmt::Write as _;
     out.push('"');
+    // Almost every value needs no escaping: copy it whole.
+    if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
     for c in value.chars() {
         match c {
             '"' => out.push_str("\\\""),
