@@ -36,7 +36,12 @@ use serde_json::Value;
 use std::sync::{Arc, OnceLock};
 
 const SECRET: &str = "fuzz-secret-fuzz-secret-fuzz-secret-0123456789";
-const PATHS: [&str; 4] = ["/v1/admin/users", "/v1/profiles/me", "/v1/auth/login", "/v1/admin"];
+const PATHS: [&str; 4] = [
+    "/v1/admin/users",
+    "/v1/profiles/me",
+    "/v1/auth/login",
+    "/v1/admin",
+];
 
 fn config() -> JwtConfig {
     JwtConfig {
@@ -81,7 +86,11 @@ fn signed_token(input: &[u8]) -> String {
         Some(at) => (&input[..at], &input[at + 1..]),
         None => (input, &b"{}"[..]),
     };
-    let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));
+    let message = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
     let signature = jsonwebtoken::crypto::sign(
         message.as_bytes(),
         &EncodingKey::from_secret(SECRET.as_bytes()),
@@ -100,14 +109,18 @@ fn has_role(claims: &Value, role: &str) -> bool {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [shape, path, rest @ ..] = data else { return };
+    let [shape, path, rest @ ..] = data else {
+        return;
+    };
     let path = PATHS[usize::from(*path) % PATHS.len()];
     let value = if shape & 1 == 0 {
         rest.to_vec()
     } else {
         signed_token(rest).into_bytes()
     };
-    let Ok(authorization) = HeaderValue::from_bytes(&value) else { return };
+    let Ok(authorization) = HeaderValue::from_bytes(&value) else {
+        return;
+    };
     let (mut head, ()) = Request::get(path)
         .header(header::AUTHORIZATION, authorization)
         .header("x-user-id", "forged-admin")
@@ -135,14 +148,26 @@ fuzz_target!(|data: &[u8]| {
     let admin_path = path == "/v1/admin" || path.starts_with("/v1/admin/");
     match step().on_request(&mut ctx, &mut head) {
         Flow::Continue if public => {
-            assert!(head.headers.get("x-user-id").is_none(), "identity on a public path");
-            assert!(head.headers.get("x-user-roles").is_none(), "roles on a public path");
+            assert!(
+                head.headers.get("x-user-id").is_none(),
+                "identity on a public path"
+            );
+            assert!(
+                head.headers.get("x-user-roles").is_none(),
+                "roles on a public path"
+            );
         }
         Flow::Continue => {
             let claims = claims.expect("a protected request passed without a valid token");
-            let user = head.headers.get("x-user-id").expect("a passed request names its user");
+            let user = head
+                .headers
+                .get("x-user-id")
+                .expect("a passed request names its user");
             assert_eq!(Some(user.to_str().unwrap()), claims["sub"].as_str());
-            assert!(!admin_path || has_role(&claims, "admin"), "admin path without the role");
+            assert!(
+                !admin_path || has_role(&claims, "admin"),
+                "admin path without the role"
+            );
         }
         Flow::Respond(response) => {
             assert!(!public, "a public path was refused");

@@ -59,10 +59,25 @@ fn tables() -> &'static [Vec<u8>; 2] {
         let mut tricky = plain.clone();
         let base = tricky.routes.iter().map(|r| r.priority).max().unwrap_or(0);
         tricky.routes.extend([
-            extra_route(PathMatch::Prefix("/v1/admin/".into()), Some("admin.dating.serge.cc"), &[], base + 10),
-            extra_route(PathMatch::Exact("/v1/auth/login".into()), None, &["POST"], base),
+            extra_route(
+                PathMatch::Prefix("/v1/admin/".into()),
+                Some("admin.dating.serge.cc"),
+                &[],
+                base + 10,
+            ),
+            extra_route(
+                PathMatch::Exact("/v1/auth/login".into()),
+                None,
+                &["POST"],
+                base,
+            ),
             extra_route(PathMatch::Prefix("/".into()), None, &[], 0),
-            extra_route(PathMatch::Prefix("/v1/profiles/admin".into()), None, &["DELETE"], base + 1),
+            extra_route(
+                PathMatch::Prefix("/v1/profiles/admin".into()),
+                None,
+                &["DELETE"],
+                base + 1,
+            ),
         ]);
         [routetable::encode(&plain), routetable::encode(&tricky)]
     })
@@ -89,7 +104,11 @@ fn scan(spec: &TableSpec, host: &str, method: &str, path: &str) -> Option<usize>
     spec.routes
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.host.as_deref().is_none_or(|h| h.eq_ignore_ascii_case(host)))
+        .filter(|(_, r)| {
+            r.host
+                .as_deref()
+                .is_none_or(|h| h.eq_ignore_ascii_case(host))
+        })
         .filter(|(_, r)| r.methods.is_empty() || r.methods.iter().any(|m| m == method))
         .filter(|(_, r)| covers(r, path))
         .max_by_key(|(i, r)| {
@@ -114,16 +133,25 @@ fn reference(spec: &TableSpec, host: &str, method: &str, path: &str) -> Option<u
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [method, host, path @ ..] = data else { return };
+    let [method, host, path @ ..] = data else {
+        return;
+    };
     let method = METHODS[usize::from(*method) % METHODS.len()];
     let host = HOSTS[usize::from(*host) % HOSTS.len()];
-    let Ok(raw) = std::str::from_utf8(path) else { return };
-    let Ok(normal) = routetable::normalize_path(raw) else { return };
+    let Ok(raw) = std::str::from_utf8(path) else {
+        return;
+    };
+    let Ok(normal) = routetable::normalize_path(raw) else {
+        return;
+    };
     let again = routetable::normalize_path(&normal).expect("normal paths stay accepted");
     assert_eq!(again, normal, "normalization is not a fixed point");
     assert!(normal.starts_with('/'));
     assert!(!normal.contains("//"), "{normal:?}");
-    assert!(normal.split('/').all(|s| s != "." && s != ".."), "{normal:?}");
+    assert!(
+        normal.split('/').all(|s| s != "." && s != ".."),
+        "{normal:?}"
+    );
     for bytes in tables() {
         let view = Table::from_bytes(bytes).expect("the fuzz tables are valid");
         let spec = view.to_spec();
