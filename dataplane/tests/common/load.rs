@@ -47,14 +47,15 @@ impl Load {
         let tasks = (0..clients)
             .map(|_| {
                 let (stop, sent, path) = (stop.clone(), sent.clone(), path.to_owned());
-                let mut methods = methods.to_vec().into_iter().cycle();
+                let methods = methods.to_vec();
                 tokio::spawn(async move {
                     let client = client();
                     let mut failed = Vec::new();
+                    let mut turns = methods.iter().cycle();
                     while !stop.load(Ordering::Relaxed)
                         && sent.fetch_add(1, Ordering::Relaxed) < max_requests
                     {
-                        let method = methods.next().unwrap_or(Method::GET);
+                        let method = turns.next().cloned().unwrap_or(Method::GET);
                         let request = Request::builder()
                             .method(method.clone())
                             .uri(format!("http://{addr}{path}"))
