@@ -157,6 +157,16 @@ sum_status_kib() {
     echo "$total"
 }
 
+# CPU time (user + system, in clock ticks) used so far by PID's tree.
+tree_cpu_ticks() {
+    local p total=0 ticks
+    for p in $(pid_tree "$1"); do
+        ticks="$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true)"
+        total=$((total + ${ticks:-0}))
+    done
+    echo "$total"
+}
+
 # Peak resident set (VmHWM) of PID's tree, in KiB.
 peak_rss_kib() { sum_status_kib VmHWM "$1"; }
 

@@ -51,6 +51,8 @@ measure() {
     load_cpus=$([ "$group" = 1 ] && echo 1 || echo all)
     out="$WORK/wrk-$group-${target// /_}-$conns.txt"
     reset_peak_rss "$pid"
+    local ticks_before ticks_after
+    ticks_before="$(tree_cpu_ticks "$pid")"
     log "wrk -c$conns -d$DURATION: $target ($group worker(s))"
     if [ "$load_cpus" = all ]; then
         wrk -t1 -c"$conns" -d"$DURATION" --latency -s "$BENCH_DIR/wrk_report.lua" "$@" "$url" >"$out"
@@ -58,9 +60,11 @@ measure() {
         taskset -c "$load_cpus" wrk -t1 -c"$conns" -d"$DURATION" --latency \
             -s "$BENCH_DIR/wrk_report.lua" "$@" "$url" >"$out"
     fi
+    ticks_after="$(tree_cpu_ticks "$pid")"
     line="$(grep '^WRK_RESULT' "$out")" || die "wrk printed no result for $target (see $out)"
-    printf '%s\t%s\t%s\t%s\t%s\n' "$group" "$target" "$conns" "$(peak_rss_kib "$pid")" \
-        "${line#WRK_RESULT }" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s cpu_ticks=%s clk_tck=%s\n' "$group" "$target" "$conns" \
+        "$(peak_rss_kib "$pid")" "${line#WRK_RESULT }" "$((ticks_after - ticks_before))" \
+        "$(getconf CLK_TCK)" >>"$RESULTS"
 }
 
 # usage: measure_all GROUP TARGET PID URL [wrk -H args...]

@@ -43,7 +43,7 @@ def read_rows(path):
             row = dict(kv.split("=") for kv in fields.split())
             row.update(group=group, target=target, conns=int(conns), rss_kib=int(rss_kib))
             for key in ("p50", "p99", "p999", "requests", "non2xx", "connect", "read",
-                        "write", "timeout"):
+                        "write", "timeout", "cpu_ticks", "clk_tck"):
                 row[key] = int(row[key])
             row["rps"] = float(row["rps"])
             row["failed"] = sum(row[k] for k in ("non2xx", "connect", "read", "write", "timeout"))
@@ -53,6 +53,15 @@ def read_rows(path):
 
 def ms(us):
     return f"{us / 1000:.2f} ms"
+
+
+def cpu_us_per_request(row):
+    """The process tree's CPU time over the run per request (wrk counts
+    requests over slightly less time than the run: a small overestimate,
+    the same for every target)."""
+    if not row["requests"]:
+        return "–"
+    return f"{row['cpu_ticks'] / row['clk_tck'] * 1e6 / row['requests']:.1f}"
 
 
 def proxy_report(rows):
@@ -67,8 +76,8 @@ def proxy_report(rows):
         out.append(f"**{GROUP_TITLES.get(group, group + ' workers')}.**")
         out.append("")
         out.append("| target | conns | requests/s | × nginx | p50 | p99 | p99 × nginx | p99.9 "
-                   "| peak RSS | failed |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                   "| CPU µs/req | peak RSS | failed |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in sorted(group_rows, key=lambda r: r["conns"]):
             base = nginx.get(r["conns"])
             ratio = f"{r['rps'] / base['rps']:.2f}" if base else "–"
@@ -79,11 +88,13 @@ def proxy_report(rows):
             out.append(
                 f"| {r['target']} | {r['conns']} | {r['rps']:,.0f} | {ratio} | {ms(r['p50'])} "
                 f"| {ms(r['p99'])} | {p99_ratio} | {ms(r['p999'])} "
-                f"| {r['rss_kib'] / 1024:.1f} MiB | {r['failed']} |")
+                f"| {cpu_us_per_request(r)} | {r['rss_kib'] / 1024:.1f} MiB | {r['failed']} |")
         out.append("")
     out.append("\"failed\": socket errors, timeouts and non-2xx/3xx answers counted by wrk. "
                "\"peak RSS\": VmHWM of the process and its children (nginx: master and "
-               "workers), reset before each run. The backend's row is the physical limit "
+               "workers), reset before each run. \"CPU µs/req\": user + system CPU time of "
+               "that process tree during the run per request, the figure least moved by "
+               "other load on a shared machine. The backend's row is the physical limit "
                "for any proxy in the same setup.")
     return "\n".join(out)
 

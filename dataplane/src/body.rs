@@ -17,6 +17,9 @@ use tokio::sync::oneshot;
 pub enum GatewayBody {
     /// Streamed from an upstream as it arrives.
     Upstream(Incoming),
+    /// The same, holding the request's upstream permits until the body
+    /// ends or is dropped (see [`crate::upstream::ConnectionLimits`]).
+    Limited(Incoming, crate::upstream::RequestPermits),
     /// Made by the gateway (errors, admin, demo backends); `None` once sent.
     Full(Option<Bytes>),
     /// Another body, watched or copied by a middleware as it streams (the
@@ -57,7 +60,7 @@ impl Body for GatewayBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
-            Self::Upstream(body) => Pin::new(body).poll_frame(cx),
+            Self::Upstream(body) | Self::Limited(body, _) => Pin::new(body).poll_frame(cx),
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Self::Wrapped(body) => Pin::new(body).poll_frame(cx),
         }
@@ -65,7 +68,7 @@ impl Body for GatewayBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Self::Upstream(body) => body.is_end_stream(),
+            Self::Upstream(body) | Self::Limited(body, _) => body.is_end_stream(),
             Self::Full(bytes) => bytes.is_none(),
             Self::Wrapped(body) => body.is_end_stream(),
         }
@@ -73,7 +76,7 @@ impl Body for GatewayBody {
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Self::Upstream(body) => body.size_hint(),
+            Self::Upstream(body) | Self::Limited(body, _) => body.size_hint(),
             Self::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Self::Wrapped(body) => body.size_hint(),
         }

@@ -20,6 +20,7 @@ use crate::policy;
 use crate::reload::TableStore;
 use crate::stats::Stats;
 use crate::table::{LoadedTable, Service};
+use crate::upstream::RequestPermits;
 use crate::websocket;
 use http::header::{self, HeaderValue};
 use http::request::Parts;
@@ -166,11 +167,11 @@ impl Gateway {
             instance: forwarded
                 .as_ref()
                 .ok()
-                .map(|(_, index)| service.instances[*index].base_uri.as_str()),
+                .map(|(_, index, _)| service.instances[*index].base_uri.as_str()),
             latency: sent.elapsed(),
         });
         let mut response = match forwarded {
-            Ok((mut upstream, _)) => {
+            Ok((mut upstream, _, permits)) => {
                 let switching = upstream.status() == StatusCode::SWITCHING_PROTOCOLS;
                 match client_upgrade {
                     Some(client) if switching => {
@@ -184,7 +185,10 @@ impl Gateway {
                     _ => {}
                 }
                 forwarding::strip_hop_by_hop(upstream.headers_mut(), switching);
-                upstream.map(GatewayBody::Upstream)
+                upstream.map(|body| match permits {
+                    Some(permits) => GatewayBody::Limited(body, permits),
+                    None => GatewayBody::Upstream(body),
+                })
             }
             Err(e) => e.into_response(request_id.to_str().unwrap_or_default()),
         };
@@ -201,7 +205,8 @@ impl Gateway {
     }
 
     /// Sends the request to the service, moving to the next available
-    /// instance when that is safe; the response and the instance's index.
+    /// instance when that is safe; the response, the instance's index and
+    /// the permits its body must hold.
     async fn forward(
         &self,
         service: &Service,
@@ -210,7 +215,7 @@ impl Gateway {
         body: UpstreamBody,
         mut reclaim: Reclaim,
         max_body: u64,
-    ) -> Result<(Response<Incoming>, usize), ProxyError> {
+    ) -> Result<(Response<Incoming>, usize, Option<RequestPermits>), ProxyError> {
         let idempotent = matches!(
             head.method,
             Method::GET
@@ -256,6 +261,12 @@ impl Gateway {
             } else {
                 std::mem::take(&mut head.headers)
             };
+            // Room for one more request to the instance; the permits ride
+            // on the response body (see `ConnectionLimits`).
+            let permits = match &service.client.limits {
+                Some(limits) => Some(limits.acquire(instance.authority()).await),
+                None => None,
+            };
             let _in_flight = state.start_request();
             let sent = Instant::now();
             match tokio::time::timeout(
@@ -267,7 +278,7 @@ impl Gateway {
                 Ok(Ok(response)) => {
                     state.record_success();
                     service.metrics.observe_response(sent.elapsed());
-                    return Ok((response, index));
+                    return Ok((response, index, permits));
                 }
                 Ok(Err(e)) => {
                     match find_body_error(&e) {

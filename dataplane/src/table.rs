@@ -92,6 +92,15 @@ pub struct Instance {
     pub base_uri: String,
 }
 
+impl Instance {
+    /// `host:port` (`[v6]:port`), the key of the per-host request limit.
+    pub fn authority(&self) -> &str {
+        self.base_uri
+            .split_once("://")
+            .map_or(self.base_uri.as_str(), |(_, authority)| authority)
+    }
+}
+
 /// A service as the proxy uses it.
 pub struct Service {
     pub name: String,

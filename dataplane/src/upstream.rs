@@ -1,10 +1,11 @@
 //! The pooled client to upstreams: hyper-util's legacy client over our own
 //! connector, which resolves through the [`DnsCache`], applies the service's
-//! connect timeout, speaks TLS when the service asks for it, and bounds the
-//! number of open upstream connections (in all and per host) with
-//! semaphore permits that live as long as the connection. Clients are kept
-//! per distinct settings and survive table reloads, so a reload does not
-//! drop warm connections. Choosing the instance is [`crate::balancer`]'s job.
+//! connect timeout and speaks TLS when the service asks for it; and the
+//! [`ConnectionLimits`] that bound the requests in flight upstream (in all
+//! and per host), which bounds the connections the pool opens. Clients are
+//! kept per distinct settings and survive table reloads, so a reload does
+//! not drop warm connections. Choosing the instance is [`crate::balancer`]'s
+//! job.
 
 use crate::body::UpstreamBody;
 use crate::resolver::DnsCache;
@@ -49,8 +50,15 @@ pub enum ConnectError {
     },
 }
 
-/// Caps on open upstream connections: `max_total` in all, `max_per_host`
-/// per `host:port`. A connection holds its permits until it closes.
+/// Caps on upstream requests in flight: `max_total` in all, `max_per_host`
+/// per `host:port`. A request holds its permits until its response body
+/// ends, so an HTTP/1.1 pool needs no more connections than that (plus the
+/// idle ones it keeps). The permits are not taken in the connector: the
+/// legacy client races a connect against the pool's next idle connection
+/// and, when the idle one wins, finishes the connect in a background task,
+/// so a connector waiting for a permit left one parked task per waiting
+/// request, forever while the pool was full (memory grew ~2 KB a request;
+/// see BENCHMARKS.md, "Memory").
 #[derive(Debug)]
 pub struct ConnectionLimits {
     total: Arc<Semaphore>,
@@ -67,12 +75,17 @@ impl ConnectionLimits {
         })
     }
 
-    async fn acquire(&self, authority: &str) -> [OwnedSemaphorePermit; 2] {
+    /// Waits for room for one more request to `authority` (`host:port`).
+    pub async fn acquire(&self, authority: &str) -> RequestPermits {
         let host = {
             let mut map = self.per_host.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(authority.to_owned())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_host)))
-                .clone()
+            match map.get(authority) {
+                Some(host) => host.clone(),
+                None => map
+                    .entry(authority.to_owned())
+                    .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_host)))
+                    .clone(),
+            }
         };
         // Never closed, so acquiring cannot fail.
         let host = host
@@ -89,10 +102,12 @@ impl ConnectionLimits {
     }
 }
 
-/// One upstream connection: TCP, maybe TLS, plus its limit permits.
+/// The permits of one request in flight upstream (per host, in all).
+pub type RequestPermits = [OwnedSemaphorePermit; 2];
+
+/// One upstream connection: TCP, maybe TLS.
 pub struct UpstreamStream {
     io: StreamKind,
-    _permits: Option<[OwnedSemaphorePermit; 2]>,
 }
 
 enum StreamKind {
@@ -169,7 +184,6 @@ impl AsyncWrite for UpstreamStream {
 pub struct UpstreamConnector {
     dns: Arc<DnsCache>,
     connect_timeout: Duration,
-    limits: Option<Arc<ConnectionLimits>>,
     tls: Option<UpstreamTls>,
 }
 
@@ -180,12 +194,6 @@ impl UpstreamConnector {
             .port_u16()
             .unwrap_or(if self.tls.is_some() { 443 } else { 80 });
         let authority = format!("{host}:{port}");
-        // Waiting for a permit is back-pressure, not a failure of the
-        // instance: it is not bounded by the connect timeout.
-        let permits = match &self.limits {
-            Some(limits) => Some(limits.acquire(&authority).await),
-            None => None,
-        };
         let timeout = self.connect_timeout;
         let attempt = async {
             let addrs = self
@@ -218,10 +226,7 @@ impl UpstreamConnector {
                     authority: authority.clone(),
                     timeout,
                 })??;
-        Ok(TokioIo::new(UpstreamStream {
-            io,
-            _permits: permits,
-        }))
+        Ok(TokioIo::new(UpstreamStream { io }))
     }
 
     async fn wrap(
@@ -272,6 +277,8 @@ pub struct UpstreamClient {
     pub http: HttpClient,
     /// `http` or `https`, for building upstream URIs.
     pub scheme: &'static str,
+    /// The traffic client's caps on requests in flight; `None` for probes.
+    pub limits: Option<Arc<ConnectionLimits>>,
 }
 
 /// The pool settings that come from the table's gateway block.
@@ -356,7 +363,6 @@ impl Clients {
         let connector = UpstreamConnector {
             dns: self.dns.clone(),
             connect_timeout,
-            limits,
             tls: tls.map(upstream_tls).transpose()?,
         };
         let http = Client::builder(TokioExecutor::new())
@@ -372,6 +378,7 @@ impl Clients {
         let client = UpstreamClient {
             http,
             scheme: if tls.is_some() { "https" } else { "http" },
+            limits,
         };
         self.clients
             .lock()
