@@ -136,7 +136,11 @@ impl Default for Config {
             demo_backends: false,
             workers: None,
             drain_timeout: Duration::from_secs(30),
-            reload_debounce: Duration::from_millis(100),
+            // An atomic rename is one event and a ConfigMap swap a few
+            // within microseconds: 10 ms loses none, and at 100 ms the
+            // debounce was most of the time to serve a new table (and a
+            // reload every 100 ms was never quiet long enough to load).
+            reload_debounce: Duration::from_millis(10),
             passive: PassivePolicy::default(),
             admin_token: None,
         }
