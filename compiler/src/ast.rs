@@ -2033,16 +2033,7 @@ impl Lower<'_> {
             && n.chars()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
         if !valid {
-            let fixed: String = n
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() {
-                        c.to_ascii_uppercase()
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
+            let fixed = crate::model::env_var_spelling(n);
             self.push(
                 Diagnostic::error(
                     "invalid-env-var",

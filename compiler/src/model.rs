@@ -499,6 +499,20 @@ pub enum AlertKind {
     RateLimitSpike,
 }
 
+/// The environment-variable spelling of a name: ASCII letters and digits
+/// upper-cased, everything else `_` (`read-replica` -> `READ_REPLICA`).
+pub fn env_var_spelling(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 impl Model {
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)

@@ -75,17 +75,7 @@ pub fn read_pool(database: &Database) -> String {
 /// Only `-` maps to `_`, and DSL names hold no `_`: distinct databases get
 /// distinct variables.
 pub fn credential_envs(database: &Database) -> (String, String) {
-    let stem: String = database
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let stem = crate::model::env_var_spelling(&database.name);
     (format!("{stem}_DB_USER"), format!("{stem}_DB_PASSWORD"))
 }
 
