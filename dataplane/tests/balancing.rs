@@ -108,8 +108,16 @@ async fn no_available_instance_is_a_json_503() {
     let first = get(&client, gateway.local_addr(), "/v1/auth/x")
         .await
         .unwrap();
-    assert_eq!(first.status, StatusCode::BAD_GATEWAY, "{:?}", first.body);
-    assert_eq!(first.json()["status"], 502);
+    // The first request races the health checker's first probe, which starts
+    // with the gateway: either the proxy tried the instance and was refused
+    // (502), or the probe had already marked it down (503). Both are JSON.
+    assert!(
+        first.status == StatusCode::BAD_GATEWAY || first.status == StatusCode::SERVICE_UNAVAILABLE,
+        "{:?} {:?}",
+        first.status,
+        first.body
+    );
+    assert_eq!(first.json()["status"], first.status.as_u16());
     // Once the health check has marked it down, nothing is tried at all.
     let down = eventually(500, || async {
         get(&client, gateway.local_addr(), "/v1/auth/x")
@@ -125,5 +133,31 @@ async fn no_available_instance_is_a_json_503() {
         .unwrap();
     assert_eq!(reply.json()["status"], 503);
     assert_eq!(reply.json()["error"], "no healthy instance");
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_without_health_checks_is_a_json_502() {
+    // No health check configured: nothing can mark the instance down before
+    // the request, so the proxy must try it and report the refusal itself.
+    let mut spec = single_service_spec("auth", "/v1/auth/", 1, 1);
+    spec.services[0].health = None;
+    let (_dir, table) = table_dir(&spec);
+    let mut config = test_config(&table);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    config
+        .upstreams
+        .insert("auth".into(), vec![("127.0.0.1".into(), dead)]);
+    let gateway = start(config).await;
+    let client = client();
+    let first = get(&client, gateway.local_addr(), "/v1/auth/x")
+        .await
+        .unwrap();
+    assert_eq!(first.status, StatusCode::BAD_GATEWAY, "{:?}", first.body);
+    assert_eq!(first.json()["status"], 502);
     gateway.shutdown().await;
 }
