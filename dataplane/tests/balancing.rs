@@ -23,6 +23,12 @@ fn auth_spec() -> routetable::TableSpec {
     spec
 }
 
+/// A loopback port nothing listens on: connections to it are refused.
+fn dead_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 async fn instance_of(client: &HttpClient, gateway: std::net::SocketAddr) -> String {
     let reply = get(client, gateway, "/v1/auth/login")
         .await
@@ -94,15 +100,9 @@ async fn round_robin_survives_an_instance_dying_and_coming_back() {
 async fn no_available_instance_is_a_json_503() {
     let (_dir, table) = table_dir(&auth_spec());
     let mut config = test_config(&table);
-    // Nothing listens on these ports: connections are refused.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     config
         .upstreams
-        .insert("auth".into(), vec![("127.0.0.1".into(), dead)]);
+        .insert("auth".into(), vec![("127.0.0.1".into(), dead_port())]);
     let gateway = start(config).await;
     let client = client();
     let first = get(&client, gateway.local_addr(), "/v1/auth/x")
@@ -144,14 +144,9 @@ async fn a_refused_connection_without_health_checks_is_a_json_502() {
     spec.services[0].health = None;
     let (_dir, table) = table_dir(&spec);
     let mut config = test_config(&table);
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     config
         .upstreams
-        .insert("auth".into(), vec![("127.0.0.1".into(), dead)]);
+        .insert("auth".into(), vec![("127.0.0.1".into(), dead_port())]);
     let gateway = start(config).await;
     let client = client();
     let first = get(&client, gateway.local_addr(), "/v1/auth/x")
