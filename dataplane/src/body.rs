@@ -4,6 +4,7 @@
 //! against the size limit, and given back if it was never read so the
 //! request can move to another instance). Neither type buffers a body.
 
+use crate::upstream::ResponseBody;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
@@ -12,19 +13,23 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::sync::oneshot;
 
+/// The error of a body handed to the client's connection: what broke an
+/// upstream's body, or a middleware's.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A response body for a client.
 #[derive(Debug)]
 pub enum GatewayBody {
     /// Streamed from an upstream as it arrives.
-    Upstream(Incoming),
+    Upstream(ResponseBody),
     /// The same, holding the request's upstream permits until the body
     /// ends or is dropped (see [`crate::upstream::ConnectionLimits`]).
-    Limited(Incoming, crate::upstream::RequestPermits),
+    Limited(ResponseBody, crate::upstream::RequestPermits),
     /// Made by the gateway (errors, admin, demo backends); `None` once sent.
     Full(Option<Bytes>),
     /// Another body, watched or copied by a middleware as it streams (the
     /// access log counts bytes, the cache keeps a copy).
-    Wrapped(UnsyncBoxBody<Bytes, hyper::Error>),
+    Wrapped(UnsyncBoxBody<Bytes, BoxError>),
 }
 
 impl GatewayBody {
@@ -46,21 +51,23 @@ impl GatewayBody {
     }
 
     /// Reads the whole body; for tests and middlewares that need it whole.
-    pub async fn collect_bytes(self) -> Result<Bytes, hyper::Error> {
+    pub async fn collect_bytes(self) -> Result<Bytes, BoxError> {
         Ok(self.collect().await?.to_bytes())
     }
 }
 
 impl Body for GatewayBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            Self::Upstream(body) | Self::Limited(body, _) => Pin::new(body).poll_frame(cx),
+            Self::Upstream(body) | Self::Limited(body, _) => {
+                Pin::new(body).poll_frame(cx).map_err(BoxError::from)
+            }
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Self::Wrapped(body) => Pin::new(body).poll_frame(cx),
         }
@@ -116,12 +123,12 @@ impl<O: BodyObserver> Drop for Observed<O> {
 
 impl<O: BodyObserver> Body for Observed<O> {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {

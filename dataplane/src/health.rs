@@ -10,8 +10,8 @@ use crate::balancer::InstanceState;
 use crate::body::UpstreamBody;
 use crate::clock::jittered;
 use crate::table::LoadedTable;
-use crate::upstream::UpstreamClient;
-use http::{header, HeaderValue, Method, Request};
+use crate::upstream::{HostPool, UpstreamClient};
+use http::{header, HeaderMap, HeaderValue, Method};
 use routetable::HealthCheckSpec;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +52,7 @@ pub fn spawn(table: &LoadedTable) -> HealthTasks {
                 uri: format!("{}{}", instance.base_uri, check.path),
                 host: HeaderValue::from_str(&instance.host).ok(),
                 client: service.probe_client.clone(),
+                pool: instance.probe_pool.clone(),
                 check: check.clone(),
                 state: state.clone(),
             };
@@ -66,6 +67,7 @@ struct Probe {
     uri: String,
     host: Option<HeaderValue>,
     client: UpstreamClient,
+    pool: Arc<HostPool>,
     check: HealthCheckSpec,
     state: Arc<InstanceState>,
 }
@@ -91,20 +93,25 @@ impl Probe {
     }
 
     async fn probe_once(&self, timeout: Duration) -> bool {
-        let mut request = Request::new(UpstreamBody::empty());
-        *request.method_mut() = Method::GET;
-        let Ok(uri) = self.uri.parse() else {
-            return false;
-        };
-        *request.uri_mut() = uri;
+        let mut headers = HeaderMap::with_capacity(2);
         if let Some(host) = &self.host {
-            request.headers_mut().insert(header::HOST, host.clone());
+            headers.insert(header::HOST, host.clone());
         }
-        request.headers_mut().insert(
+        headers.insert(
             header::USER_AGENT,
             HeaderValue::from_static("dataplane-health"),
         );
-        match tokio::time::timeout(timeout, self.client.http.request(request)).await {
+        // A new connection each time (the probe client keeps none); it is
+        // closed when the response is dropped, body unread.
+        let probe = self.client.send(
+            &self.pool,
+            true,
+            &Method::GET,
+            &self.check.path,
+            &headers,
+            UpstreamBody::empty(),
+        );
+        match tokio::time::timeout(timeout, probe).await {
             Ok(Ok(response)) => {
                 let status = response.status();
                 status.is_success() || status.is_redirection()

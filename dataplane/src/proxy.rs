@@ -20,13 +20,12 @@ use crate::policy;
 use crate::reload::TableStore;
 use crate::stats::Stats;
 use crate::table::{LoadedTable, Service};
-use crate::upstream::RequestPermits;
+use crate::upstream::{ExchangeError, RequestPermits, ResponseBody, UpstreamError};
 use crate::websocket;
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
-use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -173,16 +172,12 @@ impl Gateway {
         let mut response = match forwarded {
             Ok((mut upstream, _, permits)) => {
                 let switching = upstream.status() == StatusCode::SWITCHING_PROTOCOLS;
-                match client_upgrade {
-                    Some(client) if switching => {
-                        let upstream_upgrade = hyper::upgrade::on(&mut upstream);
-                        tokio::spawn(websocket::tunnel(
-                            client,
-                            upstream_upgrade,
-                            service.websocket_idle,
-                        ));
+                if let (Some(client), true) = (client_upgrade, switching) {
+                    let (parts, body) = upstream.into_parts();
+                    if let Some(upgraded) = body.into_upgraded() {
+                        tokio::spawn(websocket::tunnel(client, upgraded, service.websocket_idle));
                     }
-                    _ => {}
+                    upstream = Response::from_parts(parts, ResponseBody::empty());
                 }
                 forwarding::strip_hop_by_hop(upstream.headers_mut(), switching);
                 upstream.map(|body| match permits {
@@ -210,12 +205,12 @@ impl Gateway {
     async fn forward(
         &self,
         service: &Service,
-        mut head: Parts,
+        head: Parts,
         path_and_query: &str,
         body: UpstreamBody,
         mut reclaim: Reclaim,
         max_body: u64,
-    ) -> Result<(Response<Incoming>, usize, Option<RequestPermits>), ProxyError> {
+    ) -> Result<(Response<ResponseBody>, usize, Option<RequestPermits>), ProxyError> {
         let idempotent = matches!(
             head.method,
             Method::GET
@@ -229,15 +224,26 @@ impl Gateway {
         let mut tried = Tried::default();
         let mut body = Some(body);
         let mut failed_once = false;
+        // Set when a pooled connection turned out closed: the same instance
+        // gets one more try on a new connection before anyone is blamed.
+        let mut fresh_retry: Option<usize> = None;
+        let mut fresh_retried = false;
         loop {
-            let Some(index) = service.balancer.pick(&service.states, tried) else {
-                return Err(if failed_once {
-                    ProxyError::UpstreamFailed
-                } else {
-                    ProxyError::NoHealthyInstance
-                });
+            let fresh = fresh_retry.is_some();
+            let index = match fresh_retry.take() {
+                Some(index) => index,
+                None => {
+                    let Some(index) = service.balancer.pick(&service.states, tried) else {
+                        return Err(if failed_once {
+                            ProxyError::UpstreamFailed
+                        } else {
+                            ProxyError::NoHealthyInstance
+                        });
+                    };
+                    tried.insert(index);
+                    index
+                }
             };
-            tried.insert(index);
             let body = match body.take() {
                 Some(body) => body,
                 None => {
@@ -248,19 +254,6 @@ impl Gateway {
             };
             let instance = &service.instances[index];
             let state = &service.states[index];
-            let uri: Uri = format!("{}{path_and_query}", instance.base_uri)
-                .parse()
-                .map_err(|_| ProxyError::BadPath)?;
-            let mut request = Request::new(body);
-            *request.method_mut() = head.method.clone();
-            *request.uri_mut() = uri;
-            *request.version_mut() = Version::HTTP_11;
-            // Keep a copy only when another attempt is possible.
-            *request.headers_mut() = if service.instances.len() > 1 {
-                head.headers.clone()
-            } else {
-                std::mem::take(&mut head.headers)
-            };
             // Room for one more request to the instance; the permits ride
             // on the response body (see `ConnectionLimits`).
             let permits = match &service.client.limits {
@@ -269,30 +262,42 @@ impl Gateway {
             };
             let _in_flight = state.start_request();
             let sent = Instant::now();
-            match tokio::time::timeout(
-                service.response_timeout,
-                service.client.http.request(request),
-            )
-            .await
-            {
+            let attempt = service.client.send(
+                &instance.pool,
+                fresh,
+                &head.method,
+                path_and_query,
+                &head.headers,
+                body,
+            );
+            match tokio::time::timeout(service.response_timeout, attempt).await {
                 Ok(Ok(response)) => {
                     state.record_success();
                     service.metrics.observe_response(sent.elapsed());
                     return Ok((response, index, permits));
                 }
                 Ok(Err(e)) => {
-                    match find_body_error(&e) {
-                        Some(BodyError::TooLarge { .. }) => return Err(ProxyError::BodyTooLarge),
-                        // The client's fault: the instance keeps its record.
-                        Some(BodyError::Client(_)) => return Err(ProxyError::BadBody),
-                        None => {}
+                    if let UpstreamError::Exchange(ExchangeError::Body(body_error)) = &e {
+                        return Err(match body_error {
+                            BodyError::TooLarge { .. } => ProxyError::BodyTooLarge,
+                            // The client's fault: the instance keeps its record.
+                            BodyError::Client(_) => ProxyError::BadBody,
+                        });
+                    }
+                    if let UpstreamError::Exchange(exchange) = &e {
+                        if !fresh_retried && exchange.is_stale_connection(idempotent) {
+                            tracing::debug!(service = %service.name, instance = %instance.base_uri, error = %e, "pooled connection was closed; retrying on a new one");
+                            fresh_retried = true;
+                            fresh_retry = Some(index);
+                            continue;
+                        }
                     }
                     if state.record_failure(passive) {
                         Stats::bump(&self.stats.upstream_ejections);
                         service.metrics.ejected(index);
                         tracing::warn!(service = %service.name, instance = %instance.base_uri, "instance ejected after consecutive failures");
                     }
-                    tracing::debug!(service = %service.name, instance = %instance.base_uri, error = %e, source = ?e.source(), "upstream attempt failed");
+                    tracing::debug!(service = %service.name, instance = %instance.base_uri, error = %e, "upstream attempt failed");
                     if !(e.is_connect() || idempotent) {
                         return Err(ProxyError::UpstreamFailed);
                     }
@@ -329,15 +334,4 @@ fn content_length(request: &Request<Incoming>) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
-}
-
-fn find_body_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a BodyError> {
-    let mut source = e.source();
-    while let Some(err) = source {
-        if let Some(body) = err.downcast_ref::<BodyError>() {
-            return Some(body);
-        }
-        source = err.source();
-    }
-    None
 }

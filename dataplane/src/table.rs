@@ -15,7 +15,7 @@ use crate::mapping::TableBytes;
 use crate::middleware::{self, MiddlewareState, PreparedChain};
 use crate::observability::{Metrics, RouteMetrics, ServiceMetrics};
 use crate::tls::{TlsError, UpstreamTlsSettings};
-use crate::upstream::{Clients, PoolSettings, UpstreamClient};
+use crate::upstream::{Clients, HostPool, PoolSettings, UpstreamClient};
 use ipnet::IpNet;
 use routetable::{Balance, HealthCheckSpec, TableSpec};
 use routetable::{Table, TableError, TableView};
@@ -84,20 +84,21 @@ impl Registries {
 }
 
 /// One instance of a service.
-#[derive(Debug)]
 pub struct Instance {
     pub host: String,
     pub port: u16,
-    /// `scheme://host:port`, the start of every upstream URI.
+    /// `scheme://host:port`, the instance's name in logs and the admin API.
     pub base_uri: String,
+    /// The idle connections of the service's traffic client to it.
+    pub pool: Arc<HostPool>,
+    /// The same for its health probes (which keep none).
+    pub probe_pool: Arc<HostPool>,
 }
 
 impl Instance {
     /// `host:port` (`[v6]:port`), the key of the per-host request limit.
     pub fn authority(&self) -> &str {
-        self.base_uri
-            .split_once("://")
-            .map_or(self.base_uri.as_str(), |(_, authority)| authority)
+        self.pool.authority()
     }
 }
 
@@ -255,7 +256,9 @@ impl LoadedTable {
                 instances.push(Instance {
                     host: host.clone(),
                     port: *port,
-                    base_uri: format!("{}://{authority}", client.scheme),
+                    base_uri: format!("{}://{authority}", client.scheme()),
+                    pool: client.pool(host, *port),
+                    probe_pool: probe_client.pool(host, *port),
                 });
                 states.push(state);
             }

@@ -1,5 +1,6 @@
-//! WebSocket tunnels: once both the client and the upstream have switched
-//! protocols (hyper's upgrade mechanism), bytes are copied both ways
+//! WebSocket tunnels: once both the client (hyper's upgrade mechanism) and
+//! the upstream (our client's [`Upgraded`] connection) have switched
+//! protocols, bytes are copied both ways
 //! untouched, so text, binary, ping/pong and close frames all pass through.
 //! When one side closes, its half-close is passed on and the tunnel ends when
 //! both directions are done; a tunnel with no traffic for the idle timeout is
@@ -7,6 +8,7 @@
 //! job.
 
 use crate::clock::now_ms;
+use crate::upstream::Upgraded;
 use http::header::{self, HeaderMap};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -31,11 +33,12 @@ pub fn is_handshake(headers: &HeaderMap) -> bool {
     has_token(header::UPGRADE, "websocket") && has_token(header::CONNECTION, "upgrade")
 }
 
-/// Runs a tunnel between the two upgraded connections until both sides
-/// are done or `idle` passes without a byte either way.
-pub async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, idle: Duration) {
-    let (client, upstream) = match tokio::try_join!(client, upstream) {
-        Ok(both) => both,
+/// Runs a tunnel between the client's connection, once hyper hands it
+/// over, and the upstream's, until both sides are done or `idle` passes
+/// without a byte either way.
+pub async fn tunnel(client: OnUpgrade, upstream: Upgraded, idle: Duration) {
+    let client = match client.await {
+        Ok(client) => client,
         Err(e) => {
             tracing::debug!(error = %e, "WebSocket upgrade did not complete");
             return;
@@ -47,7 +50,7 @@ pub async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, idle: Duration) {
         last: last_activity.clone(),
     };
     let mut upstream = Activity {
-        io: TokioIo::new(upstream),
+        io: upstream,
         last: last_activity.clone(),
     };
     let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);

@@ -1,0 +1,267 @@
+//! The gateway's client to its upstreams. An [`UpstreamClient`] exists per
+//! distinct set of settings (pool sizes, connect timeout, TLS) and survives
+//! table reloads, so a reload does not drop warm connections; it opens
+//! connections ([`connect`]), keeps idle ones per instance ([`pool`]) and
+//! speaks HTTP/1.1 on them in the request's own task ([`http1`]). The
+//! [`ConnectionLimits`] bound the requests in flight upstream (in all and
+//! per host), which bounds the connections opened. Choosing the instance
+//! and retrying are [`crate::proxy`]'s job.
+
+pub mod connect;
+pub mod http1;
+pub mod pool;
+
+pub use connect::{ConnectError, Connector, UpstreamStream};
+pub use http1::{ExchangeError, ResponseBody, ResponseBodyError, Upgraded};
+pub use pool::{HostPool, PoolSet};
+
+use crate::body::UpstreamBody;
+use crate::resolver::DnsCache;
+use crate::tls::{upstream_tls, TlsError, UpstreamTlsSettings};
+use http::{HeaderMap, Method, Response};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Why a request got no response head from an upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
+}
+
+impl UpstreamError {
+    /// Nothing reached the upstream: any request may move on.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Self::Connect(_))
+    }
+}
+
+/// Caps on upstream requests in flight: `max_total` in all, `max_per_host`
+/// per `host:port`. A request holds its permits until its response body
+/// ends, so an HTTP/1.1 pool needs no more connections than that (plus the
+/// idle ones it keeps). They are taken before a connection is taken or
+/// opened, so a request waiting for room holds nothing else (an earlier
+/// client that waited inside its connector left a parked task per waiting
+/// request; see BENCHMARKS.md, "Memory").
+#[derive(Debug)]
+pub struct ConnectionLimits {
+    total: Arc<Semaphore>,
+    max_per_host: usize,
+    per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl ConnectionLimits {
+    pub fn new(max_total: usize, max_per_host: usize) -> Arc<Self> {
+        Arc::new(Self {
+            total: Arc::new(Semaphore::new(max_total.max(1))),
+            max_per_host: max_per_host.max(1),
+            per_host: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Waits for room for one more request to `authority` (`host:port`).
+    pub async fn acquire(&self, authority: &str) -> RequestPermits {
+        let host = {
+            let mut map = self.per_host.lock().unwrap_or_else(|e| e.into_inner());
+            match map.get(authority) {
+                Some(host) => host.clone(),
+                None => map
+                    .entry(authority.to_owned())
+                    .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_host)))
+                    .clone(),
+            }
+        };
+        // Never closed, so acquiring cannot fail.
+        let host = host
+            .acquire_owned()
+            .await
+            .expect("semaphore is never closed");
+        let total = self
+            .total
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore is never closed");
+        [host, total]
+    }
+}
+
+/// The permits of one request in flight upstream (per host, in all).
+pub type RequestPermits = [OwnedSemaphorePermit; 2];
+
+/// A client for one set of upstream settings.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    connector: Connector,
+    pools: Arc<PoolSet>,
+    /// The traffic client's caps on requests in flight; `None` for probes.
+    pub limits: Option<Arc<ConnectionLimits>>,
+}
+
+impl UpstreamClient {
+    /// `http` or `https`, for naming instances.
+    pub fn scheme(&self) -> &'static str {
+        self.connector.scheme()
+    }
+
+    /// The idle connections to `host:port`; looked up once per table load.
+    pub fn pool(&self, host: &str, port: u16) -> Arc<HostPool> {
+        self.pools.host(host, port)
+    }
+
+    /// Sends one request to the instance behind `pool` on an idle
+    /// connection (a new one when there is none, or when `fresh`) and
+    /// returns the response head with its body still to be read.
+    /// `path_and_query` is sent as the request target (origin form);
+    /// `headers` are sent as they are, except `Transfer-Encoding`, which
+    /// this hop decides.
+    pub async fn send(
+        &self,
+        pool: &Arc<HostPool>,
+        fresh: bool,
+        method: &Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: UpstreamBody,
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
+        let conn = match (!fresh).then(|| pool.take()).flatten() {
+            Some(conn) => conn,
+            None => http1::Conn::new(
+                self.connector
+                    .connect(pool.host(), pool.port(), pool.authority())
+                    .await?,
+            ),
+        };
+        Ok(conn
+            .exchange(method, path_and_query, headers, body, pool)
+            .await?)
+    }
+}
+
+/// The pool settings that come from the table's gateway block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PoolSettings {
+    pub max_total: u32,
+    pub max_per_host: u32,
+    pub idle_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    pool: PoolSettings,
+    connect_timeout_ms: u64,
+    tls: Option<UpstreamTlsSettings>,
+    limited: bool,
+}
+
+/// Every upstream client in use, by settings; lives across reloads.
+pub struct Clients {
+    dns: Arc<DnsCache>,
+    limits: Mutex<Option<(PoolSettings, Arc<ConnectionLimits>)>>,
+    clients: Mutex<HashMap<ClientKey, UpstreamClient>>,
+}
+
+impl Clients {
+    pub fn new(dns: Arc<DnsCache>) -> Self {
+        Self {
+            dns,
+            limits: Mutex::new(None),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn dns(&self) -> &Arc<DnsCache> {
+        &self.dns
+    }
+
+    /// The client for a service's traffic: bounded by the pool limits.
+    pub fn for_traffic(
+        &self,
+        pool: PoolSettings,
+        connect_timeout: Duration,
+        tls: Option<&UpstreamTlsSettings>,
+    ) -> Result<UpstreamClient, TlsError> {
+        self.get(pool, connect_timeout, tls, true)
+    }
+
+    /// The client for health probes: not bounded by the pool limits, so a
+    /// busy pool cannot make a healthy instance look dead.
+    pub fn for_probes(
+        &self,
+        pool: PoolSettings,
+        connect_timeout: Duration,
+        tls: Option<&UpstreamTlsSettings>,
+    ) -> Result<UpstreamClient, TlsError> {
+        self.get(pool, connect_timeout, tls, false)
+    }
+
+    fn get(
+        &self,
+        pool: PoolSettings,
+        connect_timeout: Duration,
+        tls: Option<&UpstreamTlsSettings>,
+        limited: bool,
+    ) -> Result<UpstreamClient, TlsError> {
+        let key = ClientKey {
+            pool,
+            connect_timeout_ms: connect_timeout.as_millis() as u64,
+            tls: tls.cloned(),
+            limited,
+        };
+        if let Some(client) = self
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(client.clone());
+        }
+        let limits = limited.then(|| self.limits(pool));
+        let connector = Connector::new(
+            self.dns.clone(),
+            connect_timeout,
+            tls.map(upstream_tls).transpose()?,
+        );
+        // Probes open a connection each time: a probe must see whether the
+        // instance accepts connections, not whether an old one still works.
+        let max_idle = if limited {
+            pool.max_per_host as usize
+        } else {
+            0
+        };
+        let client = UpstreamClient {
+            connector,
+            pools: PoolSet::new(max_idle, Duration::from_millis(pool.idle_timeout_ms)),
+            limits,
+        };
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// One set of limits for all traffic clients; new limits when the
+    /// table changes them.
+    fn limits(&self, pool: PoolSettings) -> Arc<ConnectionLimits> {
+        let mut current = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        match &*current {
+            Some((settings, limits))
+                if settings.max_total == pool.max_total
+                    && settings.max_per_host == pool.max_per_host =>
+            {
+                limits.clone()
+            }
+            _ => {
+                let limits =
+                    ConnectionLimits::new(pool.max_total as usize, pool.max_per_host as usize);
+                *current = Some((pool, limits.clone()));
+                limits
+            }
+        }
+    }
+}
