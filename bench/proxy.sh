@@ -21,7 +21,9 @@
 # usage: bash bench/proxy.sh
 # env:   BENCH_DURATION (default 10s), BENCH_CONNECTIONS (default "32 256"),
 #        BENCH_GROUPS (default "1 2"), BENCH_OUT (also write the report
-#        there), BENCH_KEEP=1 (keep the work directory)
+#        there), BENCH_KEEP=1 (keep the work directory), BENCH_BASELINE
+#        (another dataplane binary, e.g. an older build: measured too, in
+#        the same run, as "baseline" rows)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DURATION="${BENCH_DURATION:-10s}"
@@ -128,7 +130,7 @@ start_dataplane() {
     done
     # stdout carries the access/audit log (JSON lines): discarded, but still
     # formatted and written by the gateway.
-    start_pinned "$cpus" /dev/null "$DATAPLANE" --table "$WORK/generated/routes.bin" \
+    start_pinned "$cpus" /dev/null "${DATAPLANE_UNDER_TEST:-$DATAPLANE}" --table "$WORK/generated/routes.bin" \
         --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
         --workers "$workers" "${upstreams[@]}"
     DATAPLANE_PID=$LAST_PID
@@ -176,8 +178,16 @@ run_group() {
     if [ "$group" = 1 ]; then
         dataplane_rows 1 0 "$proxy_cpus" "$backend_port" "current-thread"
         dataplane_rows 1 1 "$proxy_cpus" "$backend_port" "1 worker"
+        if [ -n "${BENCH_BASELINE:-}" ]; then
+            DATAPLANE_UNDER_TEST="$BENCH_BASELINE" \
+                dataplane_rows 1 0 "$proxy_cpus" "$backend_port" "baseline current-thread"
+        fi
     else
         dataplane_rows "$group" "$group" "$proxy_cpus" "$backend_port" "$group workers"
+        if [ -n "${BENCH_BASELINE:-}" ]; then
+            DATAPLANE_UNDER_TEST="$BENCH_BASELINE" \
+                dataplane_rows "$group" "$group" "$proxy_cpus" "$backend_port" "baseline $group workers"
+        fi
     fi
     stop_pid "$BACKEND_PID"
 }

@@ -29,6 +29,17 @@ static HOP_BY_HOP: [HeaderName; 8] = [
 /// handshake, where `Connection: upgrade` and `Upgrade` must reach the
 /// upstream).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none of them: one pass over the few headers
+    // present is cheaper than hashing ten absent names to remove them.
+    let present = headers
+        .keys()
+        .any(|name| name == header::UPGRADE || HOP_BY_HOP.contains(name));
+    if !present {
+        if keep_upgrade {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
