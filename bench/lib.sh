@@ -219,6 +219,28 @@ start_backend() {
     wait_http "http://127.0.0.1:$port/" 200
 }
 
+# nginx as a reverse proxy to the backend (upstream keepalive), WORKERS
+# worker processes pinned to CPUS; waits until READY_PATH answers 200.
+# Sets LAST_PID. usage: start_nginx_proxy PORT WORKERS CPUS BACKEND_PORT READY_PATH
+start_nginx_proxy() {
+    local port="$1" workers="$2" cpus="$3" backend_port="$4" ready_path="$5"
+    write_nginx_conf "$WORK/nginx-proxy" "$workers" "    upstream backend {
+        server 127.0.0.1:$backend_port;
+        keepalive 1024;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+    }"
+    start_nginx "$WORK/nginx-proxy" "$cpus"
+    wait_http "http://127.0.0.1:$port$ready_path" 200
+}
+
 # An HS256 token routes.dsl's `auth` accepts (issuer, audience, sub, roles),
 # valid for a day.
 platform_jwt() {

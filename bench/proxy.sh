@@ -78,25 +78,6 @@ measure_all() {
     done
 }
 
-start_nginx_proxy() {
-    local port="$1" workers="$2" cpus="$3" backend_port="$4"
-    write_nginx_conf "$WORK/nginx-proxy" "$workers" "    upstream backend {
-        server 127.0.0.1:$backend_port;
-        keepalive 1024;
-        keepalive_requests 1000000;
-    }
-    server {
-        listen 127.0.0.1:$port;
-        location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-        }
-    }"
-    start_nginx "$WORK/nginx-proxy" "$cpus"
-    wait_http "http://127.0.0.1:$port$BARE_PATH" 200
-}
-
 start_haproxy() {
     local port="$1" threads="$2" cpus="$3" backend_port="$4" dir="$WORK/haproxy"
     mkdir -p "$dir"
@@ -164,7 +145,7 @@ run_group() {
     measure_all "$group" "backend directly" "$BACKEND_PID" "http://127.0.0.1:$backend_port$BARE_PATH"
 
     port="$(free_port)"
-    start_nginx_proxy "$port" "$group" "$proxy_cpus" "$backend_port"
+    start_nginx_proxy "$port" "$group" "$proxy_cpus" "$backend_port" "$BARE_PATH"
     local nginx_pid=$LAST_PID
     measure_all "$group" "nginx" "$nginx_pid" "http://127.0.0.1:$port$BARE_PATH"
     stop_pid "$nginx_pid"
