@@ -11,14 +11,20 @@ use http::StatusCode;
 use routetable::HealthCheckSpec;
 use std::collections::BTreeSet;
 
+/// Probes every 100 ms. A probe of a live stub is answered in well under a
+/// millisecond, but a loaded CI machine can stall one past a tight timeout;
+/// with a single failed probe taking an instance out, such a stall breaks the
+/// strict alternation below. So a probe gets the whole interval to answer
+/// and two failures in a row mark an instance down (a dead port is refused
+/// at once, so a killed instance is still marked down within ~200 ms).
 fn auth_spec() -> routetable::TableSpec {
     let mut spec = single_service_spec("auth", "/v1/auth/", 2, 1);
     spec.services[0].health = Some(HealthCheckSpec {
         path: "/health".into(),
-        interval_ms: 50,
-        timeout_ms: 40,
+        interval_ms: 100,
+        timeout_ms: 100,
         healthy_threshold: 2,
-        unhealthy_threshold: 1,
+        unhealthy_threshold: 2,
     });
     spec
 }

@@ -117,6 +117,12 @@ async fn an_upstream_that_never_answers_gets_504_and_leaves_no_connection() {
     config
         .upstreams
         .insert("slow".into(), vec![("127.0.0.1".into(), hole.port())]);
+    // Timeouts count as passive failures, and the default policy ejects the
+    // only instance after three. A request that reached the proxy only
+    // after three others had timed out (a slow start on a loaded machine)
+    // would get 503 instead of 504. Ejection is not what this test is
+    // about: with it out of reach, every request here must be a 504.
+    config.passive.max_failures = 1_000;
     let gateway = start(config).await;
     let addr = gateway.local_addr();
     let client = client();
@@ -152,15 +158,9 @@ async fn an_upstream_that_never_answers_gets_504_and_leaves_no_connection() {
     assert!(accepted.load(Ordering::SeqCst) >= 1);
     assert!(released, "upstream connections stuck after the timeout");
     // Nothing on the gateway side is wedged either: the next one is a 504
-    // again, or a 503 while passive ejection keeps the instance out.
+    // again (no ejection can keep the instance out).
     let again = get(&client, addr, "/v1/slow/c").await.unwrap();
-    assert!(
-        matches!(
-            again.status,
-            StatusCode::GATEWAY_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE
-        ),
-        "{again:?}"
-    );
+    assert_eq!(again.status, StatusCode::GATEWAY_TIMEOUT, "{again:?}");
     gateway.shutdown().await;
 }
 

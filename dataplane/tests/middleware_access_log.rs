@@ -100,10 +100,7 @@ async fn refused_requests_are_logged_and_audited_even_before_the_log_step() {
     assert_eq!(line["stopped_by"], "auth");
     assert_eq!(line["reason"], "bearer token required");
     assert!(line.get("upstream_ms").is_none(), "{line}");
-    let audit = log_lines()
-        .into_iter()
-        .find(|l| l["target"] == "audit" && l["request_id"] == id.as_str())
-        .unwrap_or_else(|| panic!("no audit line: {}", log_text()));
+    let audit = audit_line(&id).await;
     assert_eq!(audit["stopped_by"], "auth");
     assert_eq!(audit["method"], "DELETE");
     assert_eq!(audit["path"], "/v1/profiles/7");

@@ -38,6 +38,8 @@ impl Seen {
 struct Upstream {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    /// Connections this side has closed (its socket dropped).
+    closed: Arc<AtomicUsize>,
     seen: Arc<Mutex<Vec<Seen>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -53,20 +55,27 @@ impl Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
+        let closed = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (count, log) = (connections.clone(), seen.clone());
+        let (count, ended, log) = (connections.clone(), closed.clone(), seen.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else {
                     return;
                 };
                 count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve_connection(socket, log.clone()));
+                let (ended, log) = (ended.clone(), log.clone());
+                tokio::spawn(async move {
+                    // The socket is dropped (closed) when this returns.
+                    serve_connection(socket, log).await;
+                    ended.fetch_add(1, Ordering::SeqCst);
+                });
             }
         });
         Self {
             addr,
             connections,
+            closed,
             seen,
             task,
         }
@@ -74,6 +83,10 @@ impl Upstream {
 
     fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    fn closed(&self) -> usize {
+        self.closed.load(Ordering::SeqCst)
     }
 
     fn last(&self) -> Seen {
@@ -480,8 +493,10 @@ async fn a_pooled_connection_closed_while_idle_is_replaced() {
             Ok((200, b"ok".to_vec())),
             "round {round}"
         );
-        // The upstream closes its side 30 ms after answering.
-        tokio::time::sleep(Duration::from_millis(80)).await;
+        // The upstream closes its side 30 ms after answering; the next
+        // request goes out once it has (a fixed wait was a bet on timers).
+        let closed = eventually(500, || async { upstream.closed() > round }).await;
+        assert!(closed, "round {round}: the upstream never closed its side");
     }
     // A POST on top: its body must not be lost to a dead connection.
     let post = "POST /v1/auth/echo HTTP/1.1\r\nHost: api.test\r\nContent-Length: 4\r\n\r\nping";

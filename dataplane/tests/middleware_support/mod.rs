@@ -386,14 +386,26 @@ impl std::io::Write for Capture {
 
 /// The access line of the request with `request_id`, once written.
 pub async fn access_line(request_id: &str) -> Value {
+    log_line("access", request_id).await
+}
+
+/// The audit line of the request with `request_id`, once written. It
+/// follows the access line from the gateway's task, so a test that has
+/// just seen the access line may still be ahead of it.
+pub async fn audit_line(request_id: &str) -> Value {
+    log_line("audit", request_id).await
+}
+
+/// The line on `target` of the request with `request_id`, polled for.
+async fn log_line(target: &str, request_id: &str) -> Value {
     for _ in 0..100 {
         if let Some(line) = log_lines()
             .into_iter()
-            .find(|l| l["target"] == "access" && l["request_id"] == request_id)
+            .find(|l| l["target"] == target && l["request_id"] == request_id)
         {
             return line;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    panic!("no access line for {request_id}: {}", log_text());
+    panic!("no {target} line for {request_id}: {}", log_text());
 }
