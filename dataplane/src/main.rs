@@ -12,12 +12,6 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-// Per request the gateway makes a few dozen small, short-lived allocations
-// (header maps, the request id, log lines); mimalloc serves them from
-// thread-local pages without glibc's bin consolidation (see BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> anyhow::Result<()> {
     // Operational logs go to stderr as text; access and audit lines go to
     // stdout as JSON, in batches (see BatchWriter: lossless, no I/O and no
