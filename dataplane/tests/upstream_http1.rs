@@ -260,13 +260,7 @@ async fn answer(socket: &mut TcpStream, method: &str, path: &str, body: &[u8]) -
 async fn gateway_to(upstream: &Upstream) -> (ServerHandle, tempfile::TempDir) {
     let mut spec = single_service_spec("auth", "/v1/auth/", 1, 1);
     spec.services[0].health = None;
-    let (dir, table) = table_dir(&spec);
-    let mut config = test_config(&table);
-    config.upstreams.insert(
-        "auth".into(),
-        vec![("127.0.0.1".into(), upstream.addr.port())],
-    );
-    (start(config).await, dir)
+    gateway_to_port(&spec, "auth", upstream.addr.port()).await
 }
 
 /// Sends `request` on a new connection and reads the answer to the end

@@ -159,13 +159,23 @@ pub async fn gateway_with_stub(
     instance: &str,
 ) -> (ServerHandle, DemoBackend, tempfile::TempDir) {
     let backend = stub(service, instance).await;
+    let (gateway, dir) = gateway_to_port(spec, service, backend.addr.port()).await;
+    (gateway, backend, dir)
+}
+
+/// A gateway serving `spec` with `service`'s one instance on
+/// 127.0.0.1:`port`. Returns the gateway and the table's directory guard.
+pub async fn gateway_to_port(
+    spec: &TableSpec,
+    service: &str,
+    port: u16,
+) -> (ServerHandle, tempfile::TempDir) {
     let (dir, table) = table_dir(spec);
     let mut config = test_config(&table);
-    config.upstreams.insert(
-        service.into(),
-        vec![("127.0.0.1".into(), backend.addr.port())],
-    );
-    (start(config).await, backend, dir)
+    config
+        .upstreams
+        .insert(service.into(), vec![("127.0.0.1".into(), port)]);
+    (start(config).await, dir)
 }
 
 pub type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
