@@ -10,7 +10,7 @@ use crate::balancer::InstanceState;
 use crate::body::UpstreamBody;
 use crate::clock::jittered;
 use crate::table::LoadedTable;
-use crate::upstream::{HostPool, UpstreamClient};
+use crate::upstream::{HostPool, RequestHead, UpstreamClient};
 use http::{header, HeaderMap, HeaderValue, Method};
 use routetable::HealthCheckSpec;
 use std::sync::Arc;
@@ -106,10 +106,13 @@ impl Probe {
         let probe = self.client.send(
             &self.pool,
             true,
-            &Method::GET,
-            &self.check.path,
-            &headers,
+            RequestHead {
+                method: &Method::GET,
+                path_and_query: &self.check.path,
+                headers: &headers,
+            },
             UpstreamBody::empty(),
+            timeout,
         );
         match tokio::time::timeout(timeout, probe).await {
             Ok(Ok(response)) => {

@@ -20,7 +20,7 @@ use crate::policy;
 use crate::reload::TableStore;
 use crate::stats::Stats;
 use crate::table::{LoadedTable, Service};
-use crate::upstream::{ExchangeError, RequestPermits, ResponseBody, UpstreamError};
+use crate::upstream::{ExchangeError, RequestHead, RequestPermits, ResponseBody, UpstreamError};
 use crate::websocket;
 use http::header::{self, HeaderValue};
 use http::request::Parts;
@@ -265,10 +265,15 @@ impl Gateway {
             let attempt = service.client.send(
                 &instance.pool,
                 fresh,
-                &head.method,
-                path_and_query,
-                &head.headers,
+                RequestHead {
+                    method: &head.method,
+                    path_and_query,
+                    headers: &head.headers,
+                },
                 body,
+                // The same bound between two pieces of the body as for
+                // the head (nginx's proxy_read_timeout works alike).
+                service.response_timeout,
             );
             match tokio::time::timeout(service.response_timeout, attempt).await {
                 Ok(Ok(response)) => {

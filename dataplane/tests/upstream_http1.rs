@@ -233,6 +233,15 @@ async fn answer(socket: &mut TcpStream, method: &str, path: &str, body: &[u8]) -
             socket.write_all(&response).await.unwrap();
             true
         }
+        "/stall" => {
+            // A head, a tenth of the body, then nothing (a hung upstream).
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nten bytes.")
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            false
+        }
         "/idle-close" => {
             // Keep-alive promised, then the connection is closed while it
             // sits idle in the gateway's pool (an upstream's idle timeout).
@@ -496,5 +505,30 @@ async fn a_pooled_connection_closed_while_idle_is_replaced() {
     let post = "POST /v1/auth/echo HTTP/1.1\r\nHost: api.test\r\nContent-Length: 4\r\n\r\nping";
     assert_eq!(raw(addr, post).await, Ok((200, b"ping".to_vec())));
     assert_eq!(upstream.connections(), 4, "one new connection per request");
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_cut_off_at_the_read_timeout() {
+    let upstream = Upstream::start().await;
+    let mut spec = single_service_spec("auth", "/v1/auth/", 1, 1);
+    spec.services[0].health = None;
+    spec.services[0].timeouts.response_ms = 300;
+    let (gateway, _dir) = gateway_to_port(&spec, "auth", upstream.addr.port()).await;
+    let addr = gateway.local_addr();
+    // The upstream holds the connection for 60 s; the gateway must give up
+    // after 300 ms of silence, well inside this test's 10 s of patience.
+    let reply = tokio::time::timeout(Duration::from_secs(10), raw(addr, &get_request("/stall")))
+        .await
+        .expect("the gateway kept a stalled body open");
+    assert!(
+        reply.is_err(),
+        "a stalled body passed off as whole: {reply:?}"
+    );
+    // The instance and the gateway carry on.
+    assert_eq!(
+        raw(addr, &get_request("/a")).await,
+        Ok((200, b"ok".to_vec()))
+    );
     gateway.shutdown().await;
 }

@@ -13,16 +13,19 @@
 
 use super::connect::UpstreamStream;
 use super::pool::HostPool;
+use super::RequestHead;
 use crate::body::{BodyError, UpstreamBody};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// The largest response head accepted (status line and headers).
@@ -112,15 +115,20 @@ impl Conn {
 
     /// Sends one request and reads the response head. `pool` gets the
     /// connection back once the response has been read to its end (at
-    /// once if it came whole with its head).
+    /// once if it came whole with its head). A body that then stops
+    /// arriving for `read_timeout` is cut off with an error.
     pub async fn exchange(
         mut self,
-        method: &Method,
-        path_and_query: &str,
-        headers: &HeaderMap,
+        head: RequestHead<'_>,
         body: UpstreamBody,
         pool: &Arc<HostPool>,
+        read_timeout: Duration,
     ) -> Result<Response<ResponseBody>, ExchangeError> {
+        let RequestHead {
+            method,
+            path_and_query,
+            headers,
+        } = head;
         let reused = std::mem::replace(&mut self.reused, true);
         let mut body = body;
         let framing = RequestFraming::of(headers, &body);
@@ -151,7 +159,7 @@ impl Conn {
         }
         self.io.flush().await.map_err(write_error)?;
         let head = self.read_head(method == Method::HEAD, reused).await?;
-        Ok(self.into_response(head, pool))
+        Ok(self.into_response(head, pool, read_timeout))
     }
 
     async fn write_piece(
@@ -208,7 +216,12 @@ impl Conn {
         }
     }
 
-    fn into_response(mut self, head: Head, pool: &Arc<HostPool>) -> Response<ResponseBody> {
+    fn into_response(
+        mut self,
+        head: Head,
+        pool: &Arc<HostPool>,
+        read_timeout: Duration,
+    ) -> Response<ResponseBody> {
         let body = match head.framing {
             ResponseFraming::Upgrade => ResponseBody {
                 state: BodyState::Upgrade(Some(Box::new(self))),
@@ -234,6 +247,8 @@ impl Conn {
                         conn: Some(self),
                         decoder,
                         pool: keep.then(|| pool.clone()),
+                        read_timeout,
+                        stall: None,
                     })),
                 }
             }
@@ -499,6 +514,8 @@ pub enum ResponseBodyError {
     TruncatedChunked,
     #[error("malformed chunked body from the upstream: {0}")]
     BadChunk(&'static str),
+    #[error("the upstream sent nothing for {0:?} in the middle of the body")]
+    Stalled(Duration),
 }
 
 /// A response body from an upstream, read from its connection as the
@@ -520,6 +537,12 @@ struct Streaming {
     /// Where the connection goes when the body ends; `None` when it must
     /// be closed (read until close, `Connection: close`).
     pool: Option<Arc<HostPool>>,
+    /// How long the body may stop arriving before it is cut off (an
+    /// upstream that sends a head and stalls would otherwise hold the
+    /// client's connection and the request's permits for ever).
+    read_timeout: Duration,
+    /// Armed the first time a read waits; pushed back by every read.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -720,13 +743,31 @@ impl Body for ResponseBody {
                 }
             }
             let conn = streaming.conn.as_mut().expect("checked above");
-            let read = match ready!(conn.poll_fill(cx)) {
-                Ok(read) => read,
-                Err(e) => {
+            let read = match conn.poll_fill(cx) {
+                Poll::Ready(Ok(read)) => read,
+                Poll::Ready(Err(e)) => {
                     streaming.conn = None;
                     return Poll::Ready(Some(Err(e.into())));
                 }
+                Poll::Pending => {
+                    let timeout = streaming.read_timeout;
+                    let stall = streaming
+                        .stall
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                    if stall.as_mut().poll(cx).is_ready() {
+                        streaming.conn = None;
+                        return Poll::Ready(Some(Err(ResponseBodyError::Stalled(timeout))));
+                    }
+                    return Poll::Pending;
+                }
             };
+            if read > 0 {
+                if let Some(stall) = streaming.stall.as_mut() {
+                    stall
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + streaming.read_timeout);
+                }
+            }
             if read == 0 {
                 let error = match streaming.decoder {
                     Decoder::UntilClose => {

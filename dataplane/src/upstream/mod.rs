@@ -93,6 +93,16 @@ impl ConnectionLimits {
 /// The permits of one request in flight upstream (per host, in all).
 pub type RequestPermits = [OwnedSemaphorePermit; 2];
 
+/// What goes in a request's head upstream.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    pub method: &'a Method,
+    /// The request target, in origin form (`/path?query`).
+    pub path_and_query: &'a str,
+    /// Sent as they are, except `Transfer-Encoding`, which this hop decides.
+    pub headers: &'a HeaderMap,
+}
+
 /// A client for one set of upstream settings.
 #[derive(Clone)]
 pub struct UpstreamClient {
@@ -116,17 +126,15 @@ impl UpstreamClient {
     /// Sends one request to the instance behind `pool` on an idle
     /// connection (a new one when there is none, or when `fresh`) and
     /// returns the response head with its body still to be read.
-    /// `path_and_query` is sent as the request target (origin form);
-    /// `headers` are sent as they are, except `Transfer-Encoding`, which
-    /// this hop decides.
+    /// The response body is cut off if it stops arriving for
+    /// `read_timeout`.
     pub async fn send(
         &self,
         pool: &Arc<HostPool>,
         fresh: bool,
-        method: &Method,
-        path_and_query: &str,
-        headers: &HeaderMap,
+        head: RequestHead<'_>,
         body: UpstreamBody,
+        read_timeout: Duration,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
         let conn = match (!fresh).then(|| pool.take()).flatten() {
             Some(conn) => conn,
@@ -136,9 +144,7 @@ impl UpstreamClient {
                     .await?,
             ),
         };
-        Ok(conn
-            .exchange(method, path_and_query, headers, body, pool)
-            .await?)
+        Ok(conn.exchange(head, body, pool, read_timeout).await?)
     }
 }
 
