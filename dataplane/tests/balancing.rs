@@ -104,12 +104,7 @@ async fn round_robin_survives_an_instance_dying_and_coming_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_available_instance_is_a_json_503() {
-    let (_dir, table) = table_dir(&auth_spec());
-    let mut config = test_config(&table);
-    config
-        .upstreams
-        .insert("auth".into(), vec![("127.0.0.1".into(), dead_port())]);
-    let gateway = start(config).await;
+    let (gateway, _dir) = gateway_to_port(&auth_spec(), "auth", dead_port()).await;
     let client = client();
     let first = get(&client, gateway.local_addr(), "/v1/auth/x")
         .await
@@ -148,12 +143,7 @@ async fn a_refused_connection_without_health_checks_is_a_json_502() {
     // the request, so the proxy must try it and report the refusal itself.
     let mut spec = single_service_spec("auth", "/v1/auth/", 1, 1);
     spec.services[0].health = None;
-    let (_dir, table) = table_dir(&spec);
-    let mut config = test_config(&table);
-    config
-        .upstreams
-        .insert("auth".into(), vec![("127.0.0.1".into(), dead_port())]);
-    let gateway = start(config).await;
+    let (gateway, _dir) = gateway_to_port(&spec, "auth", dead_port()).await;
     let client = client();
     let first = get(&client, gateway.local_addr(), "/v1/auth/x")
         .await
