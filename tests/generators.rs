@@ -1,7 +1,7 @@
 //! Helpers for the generator tests: the DSL programs under test (the
 //! repository's `routes.dsl` and the small fixtures in `tests/fixtures/`),
-//! compiled and emitted exactly as `routec build` does, and where the shared
-//! JSON Schemas live.
+//! compiled and emitted exactly as `routec build` does, and where the JSON
+//! Schemas they are validated against live (copies in `tests/schemas/`).
 //!
 //! It owns no assertions; the tests in `tests/tests/generators_*.rs` do.
 
@@ -82,7 +82,7 @@ pub fn yaml(outputs: &BTreeMap<String, String>, path: &str) -> serde_json::Value
     serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{path} is not YAML: {e}\n{text}"))
 }
 
-/// The public JSON Schemas, kept beside the repository in `../shared`.
+/// The public JSON Schemas, copied into `tests/schemas/` with their sources.
 pub fn schema_dir() -> PathBuf {
-    repo_root().join("../shared/schemas")
+    repo_root().join("tests/schemas")
 }

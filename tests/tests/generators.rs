@@ -65,8 +65,12 @@ fn every_yaml_output_starts_with_the_do_not_edit_header() {
 
 fn validator(file: &str, draft: jsonschema::Draft) -> jsonschema::Validator {
     let path = schema_dir().join(file);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {} (shared/ beside the repo): {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "reading {} (tests/schemas/, copied from the published schemas): {e}",
+            path.display()
+        )
+    });
     let mut schema: Value = serde_json::from_str(&text).expect("schema is JSON");
     // compose-spec.json names draft-07 as `https://...draft-07/schema`,
     // which is no key of the library's bundled meta-schemas (and there is
@@ -133,25 +137,15 @@ fn the_schemas_catch_a_broken_file() {
 
 // --------------------------------------------------------- promtool ----
 
-/// promtool, or `None` (with a loud message) where it is absent outside CI.
-fn promtool() -> Option<&'static str> {
-    let found = Command::new("promtool").arg("--version").output().is_ok();
-    if found {
-        return Some("promtool");
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("promtool is not installed; CI must install Debian's `prometheus` package");
-    }
-    eprintln!(
-        "\n*** SKIPPED: promtool is not installed (apt-get install prometheus); \
-         the generated Prometheus files were NOT checked ***\n"
-    );
-    None
+/// promtool, from Debian's `prometheus` package.
+fn promtool() -> std::path::PathBuf {
+    integration_tests::tools::require("promtool", "apt-get install prometheus")
 }
 
 #[test]
+#[cfg_attr(without_real_tools, ignore = "needs promtool")]
 fn promtool_accepts_the_config_and_rules_and_the_rule_tests_pass() {
-    let Some(promtool) = promtool() else { return };
+    let promtool = promtool();
     each_program(|program, outputs| {
         let dir = tempfile::tempdir().expect("temp dir");
         for (path, text) in outputs.iter().filter(|(p, _)| p.starts_with("prometheus/")) {
@@ -163,7 +157,7 @@ fn promtool_accepts_the_config_and_rules_and_the_rule_tests_pass() {
             &["check", "rules", "rules.yml"],
             &["test", "rules", "rules.test.yml"],
         ] {
-            let out = Command::new(promtool)
+            let out = Command::new(&promtool)
                 .args(args)
                 .current_dir(dir.path())
                 .output()

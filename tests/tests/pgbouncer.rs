@@ -14,8 +14,8 @@
 //!
 //! Needs Debian's `postgresql` and `pgbouncer` packages. PostgreSQL and
 //! PgBouncer refuse to run as root, so as root (CI) every server runs as
-//! `nobody` through `setpriv`. Without the binaries the test is skipped
-//! with a loud message, except in CI (`CI` set), where it fails.
+//! `nobody` through `setpriv`. Without the binaries the test fails, naming
+//! them (see `tests/support/tools.rs` for leaving it out on purpose).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -33,8 +33,19 @@ use postgres::{Client, NoTls};
 use routec::emit::{emit_all, pgbouncer, Output};
 use routec::model::Model;
 
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
-const PGBOUNCER_BIN: &str = "/usr/sbin/pgbouncer";
+/// Where Debian keeps PostgreSQL's server binaries (off `PATH`).
+const PG_BIN_DIRS: &[&str] = &[
+    "/usr/lib/postgresql/17/bin",
+    "/usr/lib/postgresql/16/bin",
+    "/usr/lib/postgresql/15/bin",
+];
+const INSTALL_POSTGRES: &str = "apt-get install postgresql";
+const INSTALL_PGBOUNCER: &str = "apt-get install pgbouncer";
+
+/// A PostgreSQL server binary (`initdb`, `postgres`, `pg_basebackup`).
+fn pg_bin(name: &str) -> PathBuf {
+    integration_tests::tools::require_in(name, PG_BIN_DIRS, INSTALL_POSTGRES)
+}
 /// How long a server may take to accept connections: generous, the
 /// machine is shared. Not asserted on; only a bound on waiting.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
@@ -168,27 +179,13 @@ fn services_get_both_urls_through_pgbouncer_and_no_literal_secret() {
 
 // ---------------------------------------------------- real servers ----
 
-/// Whether the servers can run here; `false` (after a loud message) means
-/// skip, and in CI a missing binary fails the test instead.
-fn tools_available() -> bool {
-    let missing: Vec<String> = [
-        format!("{PG_BIN}/initdb"),
-        format!("{PG_BIN}/postgres"),
-        PGBOUNCER_BIN.into(),
-    ]
-    .into_iter()
-    .filter(|p| !Path::new(p).exists())
-    .collect();
-    if missing.is_empty() {
-        return true;
+/// Every server binary the test runs, required up front so a missing one
+/// fails before anything starts, naming it and its package.
+fn require_servers() {
+    for name in ["initdb", "postgres", "pg_basebackup"] {
+        pg_bin(name);
     }
-    let message = format!(
-        "PgBouncer test needs Debian's `postgresql` and `pgbouncer` packages; missing: {}",
-        missing.join(", ")
-    );
-    assert!(std::env::var_os("CI").is_none(), "{message}");
-    eprintln!("\n\n!!!!! SKIPPED: {message} !!!!!\n\n");
-    false
+    integration_tests::tools::require_in("pgbouncer", &["/usr/sbin"], INSTALL_PGBOUNCER);
 }
 
 /// Who the servers run as: the current user, or `nobody` when that is root.
@@ -365,7 +362,7 @@ fn wait_for<E: std::fmt::Display>(
 }
 
 fn postgres_command(run_as: RunAs, data: &Path, ip: Ipv4Addr, port: u16) -> Command {
-    let mut cmd = run_as.command(format!("{PG_BIN}/postgres"));
+    let mut cmd = run_as.command(pg_bin("postgres"));
     cmd.arg("-D").arg(data).args([
         "-c",
         &format!("listen_addresses={ip}"),
@@ -447,7 +444,7 @@ impl Rig {
 
         let clusters = run_as.dir(dir.path(), "clusters");
         let primary_data = clusters.join("primary");
-        let mut initdb = run_as.command(format!("{PG_BIN}/initdb"));
+        let mut initdb = run_as.command(pg_bin("initdb"));
         initdb.arg("-D").arg(&primary_data).args([
             "-U",
             "postgres",
@@ -490,7 +487,7 @@ impl Rig {
         let mut replicas = Vec::new();
         for (i, ip) in REPLICAS.into_iter().enumerate() {
             let data = clusters.join(format!("replica-{}", i + 1));
-            let mut backup = run_as.command(format!("{PG_BIN}/pg_basebackup"));
+            let mut backup = run_as.command(pg_bin("pg_basebackup"));
             backup
                 .args([
                     "-h",
@@ -656,10 +653,9 @@ where
 }
 
 #[test]
+#[cfg_attr(without_real_tools, ignore = "needs postgresql and pgbouncer")]
 fn writes_reach_the_primary_reads_spread_over_replicas_and_pools_hold() {
-    if !tools_available() {
-        return;
-    }
+    require_servers();
     let model = model();
     let database = model.databases[0].clone();
     assert_eq!(
