@@ -84,8 +84,8 @@ pub enum RouterHome {
 }
 
 impl TraefikTarget {
-    /// Percent-encodings a hardened (Traefik 3) entrypoint refuses in a
-    /// path, with what each decodes to: `traefik.yml` turns off the matching
+    /// Percent-encodings every generated entrypoint refuses in a path
+    /// (Traefik 3 and v2.11 both have the options), with what each decodes to: `traefik.yml` turns off the matching
     /// `encodedCharacters` options.
     pub const REFUSED_ENCODINGS: &'static [(&'static str, &'static str)] = &[
         ("%2F", "/"),
@@ -99,9 +99,6 @@ impl TraefikTarget {
 
     /// The first encoding in `path` the edge refuses (400), if any.
     pub fn refused_encoding(&self, path: &str) -> Option<(&'static str, &'static str)> {
-        if self.version < 3 {
-            return None;
-        }
         let upper = path.to_ascii_uppercase();
         Self::REFUSED_ENCODINGS
             .iter()

@@ -53,7 +53,8 @@ pub fn emit(model: &Model, renderer: &Renderer) -> Result<Vec<Output>, EmitError
 struct StaticView {
     /// The Traefik major version (2 or 3).
     version: u8,
-    /// Traefik 3's request hardening on every entrypoint.
+    /// Traefik 3's header-alias refusal on every entrypoint (the encoded
+    /// character refusals are written for both lines: v2.11 has them too).
     hardened: bool,
     /// The provider that carries the edge routers: `file` or `labels`.
     routers: RouterHome,
