@@ -60,6 +60,12 @@ pub struct PlatformDecl {
     pub subnet: S<String>,
     pub edge_subnet: Option<S<String>>,
     pub trusted_proxies: Vec<S<String>>,
+    /// `traefik 2|3`: the Traefik major version the edge files target.
+    pub traefik: Option<S<u32>>,
+    /// `traefik_image "traefik:v3.7"`: the image compose runs.
+    pub traefik_image: Option<S<String>>,
+    /// `edge_routers file|labels`: the provider that carries edge routers.
+    pub edge_routers: Option<S<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -546,6 +552,9 @@ impl Lower<'_> {
             "subnet",
             "edge_subnet",
             "trusted_proxies",
+            "traefik",
+            "traefik_image",
+            "edge_routers",
         ];
         let mut decl = PlatformDecl {
             head: block.head_span(),
@@ -569,6 +578,9 @@ impl Lower<'_> {
                 "subnet" => subnet = self.cidr(st),
                 "edge_subnet" => decl.edge_subnet = self.cidr(st),
                 "trusted_proxies" => decl.trusted_proxies = self.list(st, Self::cidr_value),
+                "traefik" => decl.traefik = self.count(st),
+                "traefik_image" => decl.traefik_image = self.string(st),
+                "edge_routers" => decl.edge_routers = self.one_of(st, &["file", "labels"]),
                 _ => self.unknown_key(&st.key, "platform", KEYS),
             }
         }

@@ -268,6 +268,46 @@ impl<'p> Checker<'p, '_> {
                 );
             }
         }
+        self.traefik_target(p);
+    }
+
+    /// The edge files are written for Traefik 3 or 2 only, and an image
+    /// override must run the version whose syntax and options they use.
+    fn traefik_target(&mut self, p: &crate::ast::PlatformDecl) {
+        let version = match &p.traefik {
+            Some(v) if v.value != 2 && v.value != 3 => {
+                self.push(
+                    Diagnostic::error("unsupported-traefik", v.span, format!("Traefik {} is not a target", v.value))
+                        .label("unsupported version")
+                        .help("`traefik 3` (the default: v3 rule syntax, hardened entrypoints) or `traefik 2` (v2.11, for teams still on v2)"),
+                );
+                return;
+            }
+            Some(v) => v.value,
+            None => 3,
+        };
+        let Some(image) = &p.traefik_image else {
+            return;
+        };
+        let Some(major) = image_major(&image.value) else {
+            return;
+        };
+        if major != version {
+            let mut d = Diagnostic::error(
+                "traefik-image-version",
+                image.span,
+                format!("`{}` runs Traefik {major}, but the edge files are written for Traefik {version}", image.value),
+            )
+            .label(format!("a Traefik {major} image"));
+            if let Some(v) = &p.traefik {
+                d = d.with_secondary(v.span, "the target version");
+            }
+            let help = match version {
+                3 => "Traefik 2 refuses v3 rules (one value per matcher, `||`) and the v3-only entrypoint options; use a `traefik:v3.x` image, or `traefik 2` to write v2 files",
+                _ => "Traefik 3 reads v2 rules only in its deprecated v2-syntax mode; use a `traefik:v2.11` image, or `traefik 3` (see the README's migration notes)",
+            };
+            self.push(d.help(help));
+        }
     }
 
     /// Let's Encrypt issues wildcard certificates only through the DNS-01
@@ -862,4 +902,16 @@ fn cidrs_overlap(a: &str, b: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// The major version in a Traefik image's tag (`traefik:v3.7` -> 3), if the
+/// tag names one.
+fn image_major(image: &str) -> Option<u32> {
+    let (_, tag) = image.rsplit_once(':')?;
+    let digits: String = tag
+        .trim_start_matches('v')
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
 }

@@ -29,7 +29,23 @@ pub fn explain(model: &Model, host: Option<&str>, method: &str, raw_path: &str) 
     // ----------------------------------------------------------- edge --
     let mut edge: Vec<_> = model.edge_routes.iter().collect();
     edge.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(&b.name)));
-    let _ = writeln!(out, "\nedge (Traefik v2), highest priority first:");
+    let traefik = &model.platform.traefik;
+    let syntax = crate::emit::rules::RuleSyntax::for_version(traefik.version);
+    let _ = writeln!(
+        out,
+        "\nedge (Traefik v{}, {}):",
+        traefik.version,
+        syntax.describe()
+    );
+    if let Some((code, decoded)) = traefik.refused_encoding(raw_path) {
+        let _ = writeln!(
+            out,
+            "  the entrypoint refuses an encoded {decoded} ({code}) in the path \
+             (encodedCharacters in traefik.yml)\n\nresult: 400 from Traefik: no route is consulted"
+        );
+        return out;
+    }
+    let _ = writeln!(out, "edge routes, highest priority first:");
     let name_width = edge.iter().map(|r| r.name.len()).max().unwrap_or(0);
     let mut winner = None;
     for route in &edge {

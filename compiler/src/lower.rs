@@ -107,6 +107,7 @@ pub fn lower(program: &Program, file: &str, sha256: &str) -> Model {
             subnet: platform.subnet.value.clone(),
             edge_subnet: platform.edge_subnet.as_ref().map(|s| s.value.clone()),
             trusted_proxies,
+            traefik: traefik_target(&platform),
         },
         entrypoints: program
             .entrypoints
@@ -428,5 +429,27 @@ fn alert(a: &ast::AlertDecl) -> Alert {
             .map_or_else(|| "warning".to_string(), |s| s.value.clone()),
         threshold,
         quantile: a.quantile.as_ref().map(|q| q.value),
+    }
+}
+
+/// The Traefik target: version 3 unless the platform says 2 (the checker
+/// refuses any other), its pinned image unless overridden, routers in the
+/// file provider unless `edge_routers labels`.
+fn traefik_target(platform: &ast::PlatformDecl) -> TraefikTarget {
+    let version = match platform.traefik.as_ref().map(|v| v.value) {
+        Some(2) => 2,
+        _ => 3,
+    };
+    TraefikTarget {
+        version,
+        image: platform
+            .traefik_image
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_else(|| TraefikTarget::default_image(version).to_string()),
+        routers: match platform.edge_routers.as_ref().map(|r| r.value.as_str()) {
+            Some("labels") => RouterHome::Labels,
+            _ => RouterHome::File,
+        },
     }
 }

@@ -57,6 +57,64 @@ pub struct Platform {
     pub edge_subnet: Option<String>,
     /// Peers whose `X-Forwarded-For` the gateway believes (CIDRs).
     pub trusted_proxies: Vec<String>,
+    /// The Traefik the edge files are written for.
+    pub traefik: TraefikTarget,
+}
+
+/// The edge proxy the generated Traefik files target: its major version
+/// (rule syntax and options), the image compose runs, and which provider
+/// carries the edge routers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraefikTarget {
+    /// `3` (the default) or `2` (v2.11, for teams not yet on 3).
+    pub version: u8,
+    pub image: String,
+    pub routers: RouterHome,
+}
+
+/// Where the edge routers, their middlewares and services live: exactly one
+/// provider, so each router exists once in the running Traefik.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouterHome {
+    /// `traefik/dynamic.yml` through the file provider; no docker provider.
+    File,
+    /// Docker labels on the containers; `dynamic.yml` is not loaded.
+    Labels,
+}
+
+impl TraefikTarget {
+    /// Percent-encodings every generated entrypoint refuses in a path
+    /// (Traefik 3 and v2.11 both have the options), with what each decodes to: `traefik.yml` turns off the matching
+    /// `encodedCharacters` options.
+    pub const REFUSED_ENCODINGS: &'static [(&'static str, &'static str)] = &[
+        ("%2F", "/"),
+        ("%5C", "\\"),
+        ("%00", "NUL"),
+        ("%3B", ";"),
+        ("%3F", "?"),
+        ("%23", "#"),
+        ("%25", "%"),
+    ];
+
+    /// The first encoding in `path` the edge refuses (400), if any.
+    pub fn refused_encoding(&self, path: &str) -> Option<(&'static str, &'static str)> {
+        let upper = path.to_ascii_uppercase();
+        Self::REFUSED_ENCODINGS
+            .iter()
+            .copied()
+            .filter_map(|(code, decoded)| upper.find(code).map(|at| (at, code, decoded)))
+            .min()
+            .map(|(_, code, decoded)| (code, decoded))
+    }
+
+    /// The image of each supported major version: a supported minor pinned.
+    pub fn default_image(version: u8) -> &'static str {
+        match version {
+            2 => "traefik:v2.11",
+            _ => "traefik:v3.7",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

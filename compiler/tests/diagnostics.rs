@@ -262,3 +262,24 @@ case!(
         "  subnet 10.10.0.0/16\n  edge_subnet 10.10.128.0/17\n"
     )
 );
+case!(
+    traefik_version_unsupported,
+    replacing(
+        "  subnet 10.10.0.0/16\n",
+        "  subnet 10.10.0.0/16\n  traefik 4\n"
+    )
+);
+case!(
+    traefik_image_of_another_major,
+    replacing(
+        "  subnet 10.10.0.0/16\n",
+        "  subnet 10.10.0.0/16\n  traefik 3\n  traefik_image \"traefik:v2.11\"\n"
+    )
+);
+case!(
+    edge_routers_unknown_home,
+    replacing(
+        "  subnet 10.10.0.0/16\n",
+        "  subnet 10.10.0.0/16\n  edge_routers docker\n"
+    )
+);

@@ -49,6 +49,11 @@ case!(
     "GET",
     "/v1/auth/%2e%2e/admin/users"
 );
+case!(
+    encoded_slash_is_refused_at_the_edge,
+    "GET",
+    "/v1/auth%2F..%2Fadmin/users"
+);
 case!(no_gateway_route_for_unknown_service, "GET", "/v1/unknown/x");
 case!(segment_boundary_in_the_gateway, "GET", "/v1/chatter");
 case!(

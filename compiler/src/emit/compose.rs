@@ -5,8 +5,12 @@
 //! (`internal: true`, the DSL's subnet: the gateway, the services behind it,
 //! Prometheus), so a service behind the gateway is reachable only through it.
 //!
-//! It owns the container layout. Traefik's labels come from
-//! `traefik::docker_labels` (the same tree as `dynamic.yml`); names, ports
+//! It owns the container layout. Traefik's image is the platform's
+//! (`traefik:v3.7` unless overridden). Routing labels exist only when the
+//! platform puts its edge routers in labels (`edge_routers labels`); they
+//! come from `traefik::docker_labels` (the same tree as `dynamic.yml`);
+//! by default the routers live in the file provider alone, and Traefik gets
+//! no docker socket. Names, ports
 //! and paths from `topology.rs`. Secrets are passed by variable name only,
 //! never values; the `compose` template filter doubles every `$`. A service
 //! without an image runs elsewhere (its instances are addresses) and gets no
@@ -24,7 +28,9 @@ use super::render::{duration, Renderer};
 use super::topology as topo;
 use super::traefik::{docker_labels, Container};
 use super::{EmitError, Output};
-use crate::model::{EdgeTarget, HealthCheck, KeySource, MiddlewareConfig, Model, Service};
+use crate::model::{
+    EdgeTarget, HealthCheck, KeySource, MiddlewareConfig, Model, RouterHome, Service,
+};
 
 /// Compose's keys for the two networks; their docker names come from the
 /// model (see `topology.rs`).
@@ -99,7 +105,11 @@ impl ComposeView {
     fn new(model: &Model) -> Result<Self, EmitError> {
         let mut labels = docker_labels(model)?;
         let edge_network = topo::edge_network(model);
+        let by_labels = model.platform.traefik.routers == RouterHome::Labels;
         let mut labels_for = |container: &Container| -> Vec<(String, String)> {
+            if !by_labels {
+                return Vec::new();
+            }
             let mut list = vec![
                 ("traefik.enable".to_string(), "true".to_string()),
                 ("traefik.docker.network".to_string(), edge_network.clone()),
@@ -214,17 +224,19 @@ fn traefik_service(
     acme_mounts: Vec<String>,
     labels: Vec<(String, String)>,
 ) -> ComposeService {
-    let mut volumes = vec![
-        // Read-only: the docker provider only watches.
-        "/var/run/docker.sock:/var/run/docker.sock:ro".to_string(),
-        // The directory, not the files: the file provider's watch must see
-        // atomic renames of dynamic.yml.
-        format!("./traefik:{}:ro", topo::TRAEFIK_CONFIG_DIR),
-    ];
+    let mut volumes = Vec::new();
+    if model.platform.traefik.routers == RouterHome::Labels {
+        // Read-only: the docker provider only watches. Without it (routers
+        // in the file provider) Traefik gets no access to the engine.
+        volumes.push("/var/run/docker.sock:/var/run/docker.sock:ro".to_string());
+    }
+    // The directory, not the files: the file provider's watch must see
+    // atomic renames of dynamic.yml.
+    volumes.push(format!("./traefik:{}:ro", topo::TRAEFIK_CONFIG_DIR));
     volumes.extend(acme_mounts);
     ComposeService {
         name: topo::TRAEFIK_CONTAINER.into(),
-        image: topo::TRAEFIK_IMAGE.into(),
+        image: model.platform.traefik.image.clone(),
         ports: model
             .entrypoints
             .iter()

@@ -1,9 +1,12 @@
-//! Traefik router rules, rendered in one place so that a Traefik v3 target
-//! can be added as another [`RuleSyntax`] without touching the emitters.
+//! Traefik router rules, rendered in one place for both supported lines:
+//! Traefik 3's syntax and Traefik 2's.
 //!
 //! It owns the matcher syntax only (`Host`, `Path`, `PathPrefix`, `Method`
 //! and how they combine); which routers exist and their priorities belong to
-//! `traefik.rs`. The model's names and paths are checked, so a value that
+//! `traefik.rs`. Both lines are written with the constructs both accept:
+//! one value per matcher and `||` between alternatives (Traefik 3 refuses
+//! v2's several-value matchers such as `PathPrefix(`/a`, `/b`)`), so moving a
+//! platform from 2 to 3 changes no rule. The model's names and paths are checked, so a value that
 //! Traefik's rule parser cannot hold (a backtick) is an emitter error, never
 //! silently mangled.
 
@@ -13,8 +16,27 @@ use crate::model::{EdgeRoute, PathMatch};
 /// The rule language of the Traefik version a file targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleSyntax {
-    /// Traefik v2: matchers take several values (`Method(`GET`, `POST`)`).
+    /// Traefik 2: matchers may take several values, but only one is written.
     V2,
+    /// Traefik 3: one value per matcher, alternatives joined by `||`.
+    V3,
+}
+
+impl RuleSyntax {
+    pub fn for_version(version: u8) -> Self {
+        match version {
+            2 => Self::V2,
+            _ => Self::V3,
+        }
+    }
+
+    /// How this syntax's rules match, for `routec explain`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::V2 => "Traefik v2 rule syntax (written in the subset Traefik 3 also accepts: one value per matcher, `||` between alternatives)",
+            Self::V3 => "Traefik v3 rule syntax (one value per matcher, `||` between alternatives; PathPrefix matches a literal prefix, never a regexp)",
+        }
+    }
 }
 
 /// One matcher of a rule, before it is spelt in a syntax.
@@ -59,22 +81,28 @@ fn render(matchers: &[Matcher<'_>], syntax: RuleSyntax) -> Result<String, EmitEr
     Ok(parts?.join(" && "))
 }
 
-fn render_matcher(matcher: &Matcher<'_>, syntax: RuleSyntax) -> Result<String, EmitError> {
-    match syntax {
-        RuleSyntax::V2 => Ok(match matcher {
-            Matcher::Host(host) => format!("Host({})", quoted(host)?),
-            Matcher::Path(path) => format!("Path({})", quoted(path)?),
-            Matcher::PathPrefix(path) => format!("PathPrefix({})", quoted(path)?),
-            Matcher::Methods(methods) => format!("Method({})", quoted_list(methods)?),
-            Matcher::AnyPathPrefix(paths) => format!("PathPrefix({})", quoted_list(paths)?),
-        }),
-    }
+fn render_matcher(matcher: &Matcher<'_>, _syntax: RuleSyntax) -> Result<String, EmitError> {
+    // Both syntaxes get the same text: see the module's note.
+    Ok(match matcher {
+        Matcher::Host(host) => format!("Host({})", quoted(host)?),
+        Matcher::Path(path) => format!("Path({})", quoted(path)?),
+        Matcher::PathPrefix(path) => format!("PathPrefix({})", quoted(path)?),
+        Matcher::Methods(methods) => any_of("Method", methods)?,
+        Matcher::AnyPathPrefix(paths) => any_of("PathPrefix", paths)?,
+    })
 }
 
-fn quoted_list<S: AsRef<str>>(values: &[S]) -> Result<String, EmitError> {
-    let quoted: Result<Vec<String>, EmitError> =
-        values.iter().map(|v| quoted(v.as_ref())).collect();
-    Ok(quoted?.join(", "))
+/// One matcher per value; several are alternatives in parentheses.
+fn any_of<S: AsRef<str>>(matcher: &str, values: &[S]) -> Result<String, EmitError> {
+    let each: Result<Vec<String>, EmitError> = values
+        .iter()
+        .map(|v| Ok(format!("{matcher}({})", quoted(v.as_ref())?)))
+        .collect();
+    let each = each?;
+    Ok(match each.as_slice() {
+        [one] => one.clone(),
+        _ => format!("({})", each.join(" || ")),
+    })
 }
 
 /// A rule argument in backticks, which take their content literally.
@@ -117,16 +145,23 @@ mod tests {
         let exact = route(PathMatch::Exact("/health".into()), &["GET", "HEAD"]);
         assert_eq!(
             edge_route_rule(&exact, RuleSyntax::V2).unwrap(),
-            "Host(`example.org`) && Path(`/health`) && Method(`GET`, `HEAD`)"
+            "Host(`example.org`) && Path(`/health`) && (Method(`GET`) || Method(`HEAD`))"
+        );
+        let one = route(PathMatch::Prefix("/v1".into()), &["GET"]);
+        assert_eq!(
+            edge_route_rule(&one, RuleSyntax::V3).unwrap(),
+            "Host(`example.org`) && PathPrefix(`/v1`) && Method(`GET`)"
         );
     }
 
     #[test]
-    fn the_dashboard_rule_limits_paths() {
-        assert_eq!(
-            dashboard_rule("t.example.org", RuleSyntax::V2).unwrap(),
-            "Host(`t.example.org`) && PathPrefix(`/api`, `/dashboard`)"
-        );
+    fn the_dashboard_rule_limits_paths_in_both_syntaxes() {
+        for syntax in [RuleSyntax::V2, RuleSyntax::V3] {
+            assert_eq!(
+                dashboard_rule("t.example.org", syntax).unwrap(),
+                "Host(`t.example.org`) && (PathPrefix(`/api`) || PathPrefix(`/dashboard`))"
+            );
+        }
     }
 
     #[test]

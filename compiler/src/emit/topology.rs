@@ -9,8 +9,6 @@
 
 use crate::model::Model;
 
-/// The edge proxy's image; the seed pins Traefik v2.10.
-pub const TRAEFIK_IMAGE: &str = "traefik:v2.10";
 /// The compose service (and DNS name) of Traefik.
 pub const TRAEFIK_CONTAINER: &str = "traefik";
 /// Where Traefik's container sees `generated/traefik/` (mounted as a

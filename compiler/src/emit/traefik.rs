@@ -1,5 +1,7 @@
-//! Traefik v2 configuration: the static `traefik/traefik.yml` (entrypoints,
-//! ACME resolvers, dashboard, providers, access log, metrics) and the file
+//! Traefik configuration for the platform's Traefik major version (3 by
+//! default, 2 for teams still on v2.11): the static `traefik/traefik.yml`
+//! (entrypoints, hardened on 3; ACME resolvers, dashboard, the one provider
+//! that carries the edge routers, access log, metrics) and the file
 //! provider's `traefik/dynamic.yml` (one router per edge route with an
 //! explicit priority, the dashboard router, the edge middlewares and the
 //! services), plus the same `http` configuration as docker labels for
@@ -11,11 +13,12 @@
 //! (JWT, cache, ...) never reach Traefik: only those an edge route or the
 //! dashboard names are emitted.
 //!
-//! Both providers carry the same routes on purpose: `dynamic.yml` works for
-//! a Traefik outside compose, the labels for one that only watches docker.
-//! With both enabled (the generated `traefik.yml`), each route exists as
-//! `NAME@file` and `NAME@docker` with the same rule, priority, middlewares
-//! and servers, so whichever Traefik picks, the request is treated the same.
+//! Each router has one home, the platform's `edge_routers` (`file` by
+//! default): with `file` the static config enables only the file provider
+//! and compose carries no routing labels; with `labels` it enables only the
+//! docker provider and `dynamic.yml` is the same tree for a Traefik outside
+//! compose, never loaded beside the labels. Either way a router runs once,
+//! never as `NAME@file` and `NAME@docker` side by side.
 
 use std::collections::BTreeMap;
 
@@ -26,11 +29,9 @@ use super::rules::{dashboard_rule, edge_route_rule, RuleSyntax};
 use super::topology as topo;
 use super::{EmitError, Output};
 use crate::model::{
-    CorsConfig, EdgeTarget, HeadersConfig, MiddlewareConfig, Model, RateKey, Service,
+    CorsConfig, EdgeTarget, HeadersConfig, MiddlewareConfig, Model, RateKey, RouterHome, Service,
 };
 
-/// The rule syntax this emitter targets (the seed pins `traefik:v2.10`).
-const SYNTAX: RuleSyntax = RuleSyntax::V2;
 /// Traefik's name for its own API and dashboard service.
 const DASHBOARD_SERVICE: &str = "api@internal";
 /// The dashboard's router; it has its own host, so its priority only has to
@@ -50,6 +51,13 @@ pub fn emit(model: &Model, renderer: &Renderer) -> Result<Vec<Output>, EmitError
 
 #[derive(Serialize)]
 struct StaticView {
+    /// The Traefik major version (2 or 3).
+    version: u8,
+    /// Traefik 3's header-alias refusal on every entrypoint (the encoded
+    /// character refusals are written for both lines: v2.11 has them too).
+    hardened: bool,
+    /// The provider that carries the edge routers: `file` or `labels`.
+    routers: RouterHome,
     entrypoints: Vec<StaticEntrypoint>,
     resolvers: Vec<StaticResolver>,
     /// Whether the DSL has a `dashboard` block (its router is in dynamic.yml).
@@ -115,7 +123,11 @@ impl StaticView {
                     .flatten(),
             })
             .collect();
+        let target = &model.platform.traefik;
         Self {
+            version: target.version,
+            hardened: target.version >= 3,
+            routers: target.routers,
             entrypoints,
             resolvers,
             dashboard: model.dashboard.is_some(),
@@ -133,6 +145,8 @@ impl StaticView {
 /// order. Field names are Traefik's, so the same tree flattens into labels.
 #[derive(Serialize)]
 pub struct DynamicHttp {
+    /// The Traefik major version the file is written for.
+    pub version: u8,
     pub routers: Vec<Named<Router>>,
     pub middlewares: Vec<Named<TraefikMiddleware>>,
     pub services: Vec<Named<FileService>>,
@@ -202,9 +216,11 @@ pub enum TraefikMiddleware {
 #[serde(rename_all = "camelCase")]
 pub struct StripPrefix {
     pub prefixes: Vec<String>,
-    /// Traefik's default (`true`) turns `/admin` into `/`, unlike the
-    /// gateway; the docs recommend `false`.
-    pub force_slash: bool,
+    /// Traefik 2's default (`true`) turns `/admin` into `/`, unlike the
+    /// gateway; its docs recommend `false`. Traefik 3 deprecates the option
+    /// (and behaves as `false`), so it is written for 2 only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub force_slash: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -310,6 +326,7 @@ impl DynamicHttp {
         let mut used_middlewares: Vec<&str> = Vec::new();
         let mut services: Vec<Named<FileService>> = Vec::new();
         let serving = serving_entrypoints(model);
+        let syntax = RuleSyntax::for_version(model.platform.traefik.version);
 
         for route in &model.edge_routes {
             let (service, container) = match &route.target {
@@ -333,7 +350,7 @@ impl DynamicHttp {
                 name: route.name.clone(),
                 config: Router {
                     entry_points,
-                    rule: edge_route_rule(route, SYNTAX)?,
+                    rule: edge_route_rule(route, syntax)?,
                     priority: route.priority,
                     middlewares: route.middlewares.clone(),
                     service,
@@ -360,7 +377,7 @@ impl DynamicHttp {
                 name: DASHBOARD_ROUTER.into(),
                 config: Router {
                     entry_points,
-                    rule: dashboard_rule(&dashboard.host, SYNTAX)?,
+                    rule: dashboard_rule(&dashboard.host, syntax)?,
                     priority: top + 1,
                     middlewares: dashboard.middlewares.clone(),
                     service: DASHBOARD_SERVICE.into(),
@@ -379,13 +396,18 @@ impl DynamicHttp {
                 })?;
                 Ok(Named {
                     name: name.to_string(),
-                    config: edge_middleware(name, &middleware.config)?,
+                    config: edge_middleware(
+                        name,
+                        &middleware.config,
+                        model.platform.traefik.version,
+                    )?,
                     container: Container::Traefik,
                 })
             })
             .collect::<Result<_, EmitError>>()?;
 
         Ok(Self {
+            version: model.platform.traefik.version,
             routers,
             middlewares,
             services,
@@ -484,11 +506,15 @@ fn edge_service_balancer(service: &Service) -> FileLoadBalancer {
     }
 }
 
-fn edge_middleware(name: &str, config: &MiddlewareConfig) -> Result<TraefikMiddleware, EmitError> {
+fn edge_middleware(
+    name: &str,
+    config: &MiddlewareConfig,
+    version: u8,
+) -> Result<TraefikMiddleware, EmitError> {
     Ok(match config {
         MiddlewareConfig::StripPrefix { prefixes } => TraefikMiddleware::StripPrefix(StripPrefix {
             prefixes: prefixes.clone(),
-            force_slash: false,
+            force_slash: (version < 3).then_some(false),
         }),
         MiddlewareConfig::AddPrefix { prefix } => TraefikMiddleware::AddPrefix(AddPrefix {
             prefix: prefix.clone(),
@@ -575,12 +601,16 @@ fn cors_headers(c: &CorsConfig) -> Headers {
 /// container, in a stable order. Routers and services sit on the container
 /// they route to (services name a port instead of URLs, since the docker
 /// provider finds the addresses itself); middlewares and the dashboard
-/// router sit on Traefik's own container, once.
+/// router sit on Traefik's own container, once. Empty unless the routers'
+/// home is `labels`.
 pub fn docker_labels(
     model: &Model,
 ) -> Result<BTreeMap<Container, Vec<(String, String)>>, EmitError> {
-    let http = DynamicHttp::new(model)?;
     let mut labels: BTreeMap<Container, Vec<(String, String)>> = BTreeMap::new();
+    if model.platform.traefik.routers != RouterHome::Labels {
+        return Ok(labels);
+    }
+    let http = DynamicHttp::new(model)?;
     for router in &http.routers {
         let key = format!("traefik.http.routers.{}", router.name);
         flatten_into(
