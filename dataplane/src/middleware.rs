@@ -57,6 +57,11 @@ pub struct RequestCtx<'a> {
     pub upstream: Option<UpstreamOutcome<'a>>,
     /// The step that answered the request itself, and why.
     pub stopped: Option<Stopped>,
+    /// What a cache step did with the request; `None` when no cache step
+    /// looked at it (a route without one, a method it does not cache).
+    /// Metrics and the access log read this, never the `X-Cache` header,
+    /// which an upstream may send too.
+    pub cache: Option<CacheOutcome>,
     /// The strictest rate limit the request passed, for `RateLimit-*`.
     pub rate_limit: Option<policy::rate_limit::RateLimitStatus>,
     /// What a step leaves for its own response side (the cache's key, the
@@ -86,6 +91,7 @@ impl<'a> RequestCtx<'a> {
             user: None,
             upstream: None,
             stopped: None,
+            cache: None,
             rate_limit: None,
             extensions: Extensions::new(),
         }
@@ -103,11 +109,34 @@ pub struct UpstreamOutcome<'a> {
 }
 
 /// A step answered the request itself: which one (by its name in the
-/// DSL) and why, in a few fixed words (never a token or a header value).
+/// DSL), of which kind, and why, in a few fixed words (never a token or a
+/// header value).
 #[derive(Debug, Clone)]
 pub struct Stopped {
+    pub kind: MiddlewareKind,
     pub middleware: Arc<str>,
     pub reason: &'static str,
+}
+
+/// What a cache step did with a request it looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Answered from a stored entry.
+    Hit,
+    /// Forwarded; the answer may be stored.
+    Miss,
+    /// Forwarded without looking: credentials no step verified.
+    Bypass,
+}
+
+impl CacheOutcome {
+    /// The `X-Cache` value clients see: a bypass is a miss to them.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            Self::Hit => "HIT",
+            Self::Miss | Self::Bypass => "MISS",
+        }
+    }
 }
 
 /// What a step decided about a request.

@@ -13,9 +13,9 @@ use crate::balancer::Tried;
 use crate::body::{BodyError, GatewayBody, Reclaim, UpstreamBody};
 use crate::errors::ProxyError;
 use crate::forwarding::{self, Peer, X_REQUEST_ID};
-use crate::middleware::{RequestCtx, ShortCircuit, UpstreamOutcome};
+use crate::middleware::{CacheOutcome, RequestCtx, ShortCircuit, UpstreamOutcome};
 use crate::observability::metrics::MethodLabel;
-use crate::observability::{self, RouteMetrics};
+use crate::observability::{self, Metrics, RouteMetrics};
 use crate::policy;
 use crate::reload::TableStore;
 use crate::stats::Stats;
@@ -26,6 +26,7 @@ use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
+use routetable::MiddlewareKind;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -131,10 +132,11 @@ impl Gateway {
             let ShortCircuit { mut response, ran } = *short;
             route.chain.run_response(&ctx, &mut response, ran);
             route.chain.run_complete(&mut ctx, &mut response);
-            self.store.registries().metrics.count_chain_outcome(
+            count_outcome(
+                &self.store.registries().metrics,
                 &route.metrics,
-                ctx.stopped.as_ref(),
-                &response,
+                &ctx,
+                response.status(),
             );
             return Ok(response);
         }
@@ -191,10 +193,11 @@ impl Gateway {
             .chain
             .run_response(&ctx, &mut response, route.chain.len());
         route.chain.run_complete(&mut ctx, &mut response);
-        self.store.registries().metrics.count_chain_outcome(
+        count_outcome(
+            &self.store.registries().metrics,
             &route.metrics,
-            ctx.stopped.as_ref(),
-            &response,
+            &ctx,
+            response.status(),
         );
         Ok(response)
     }
@@ -339,4 +342,31 @@ fn content_length(request: &Request<Incoming>) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
+}
+
+/// Turns what the chain recorded about one request into counts: a refusal
+/// by a rate limiter (429) or a jwt step (401/403), and a cache step's
+/// verdict (a bypass counts as a miss, as clients see it). Read from the
+/// context's typed outcome, never from response headers, which the
+/// upstream writes too.
+fn count_outcome(
+    metrics: &Metrics,
+    route: &RouteMetrics,
+    ctx: &RequestCtx<'_>,
+    status: StatusCode,
+) {
+    if let Some(stopped) = &ctx.stopped {
+        match (stopped.kind, status) {
+            (MiddlewareKind::RateLimit, StatusCode::TOO_MANY_REQUESTS) => {
+                metrics.count_rate_limited(route, &stopped.middleware)
+            }
+            (MiddlewareKind::Jwt, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                metrics.auth_failure(stopped.reason)
+            }
+            _ => {}
+        }
+    }
+    if let Some(cache) = ctx.cache {
+        metrics.count_cache(route, cache == CacheOutcome::Hit);
+    }
 }

@@ -4,7 +4,8 @@
 //! cookie on or varies is never stored; only GET and HEAD are cached, each
 //! under its own key; a request with credentials no step verified bypasses
 //! the cache; entries are bounded by count and by size; and they survive a
-//! reload with unchanged settings.
+//! reload with unchanged settings. An upstream's own `X-Cache` on a request
+//! the cache step ignored is passed on but never counted as the gateway's.
 
 mod common;
 mod middleware_support;
@@ -192,6 +193,34 @@ async fn entries_survive_a_reload_with_unchanged_settings() {
     assert_eq!(
         StatusCode::OK,
         fetch(&client, addr, "GET", "/v1/kept").await.status
+    );
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstreams_own_x_cache_is_not_counted_as_the_gateways() {
+    let origin = Origin::start().await;
+    let (gateway, _dir) = gateway_for(&cache_table(1000, 1 << 20, 1), &origin).await;
+    let client = client();
+    let addr = gateway.local_addr();
+    // The cache step ignores POST; the upstream's header reaches the client
+    // untouched, but it is the upstream's verdict, not the gateway's.
+    for _ in 0..3 {
+        let reply = fetch(&client, addr, "POST", "/v1/items?xcache=HIT").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.headers["x-cache"], "HIT");
+    }
+    assert_eq!(origin.hits(), 3);
+    let scrape = fetch(&client, gateway.admin_addr(), "GET", "/metrics").await;
+    let text = String::from_utf8_lossy(&scrape.body);
+    let counted: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("gateway_cache_requests_total{"))
+        .filter(|l| !l.ends_with(" 0"))
+        .collect();
+    assert!(
+        counted.is_empty(),
+        "POSTs the cache step ignored were counted: {counted:?}"
     );
     gateway.shutdown().await;
 }

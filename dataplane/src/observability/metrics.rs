@@ -36,12 +36,10 @@
 //! table can produce exist from the table's load on, at zero, so `rate()`
 //! sees the first event too.
 
-use crate::body::GatewayBody;
 use crate::metric_names as names;
-use crate::middleware::Stopped;
 use crate::stats::Stats;
 use crate::table::{LoadedTable, ServiceHealth};
-use http::{Method, Response, StatusCode};
+use http::{Method, StatusCode};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -226,10 +224,6 @@ pub struct Metrics {
     /// Route name -> its handles; kept across reloads (names are few).
     routes: RwLock<HashMap<String, Arc<RouteMetrics>>>,
     unrouted: Arc<RouteMetrics>,
-    /// Middleware name -> kind, to attribute a chain's refusals (a 403 from
-    /// CORS is not an auth failure). Names are few; entries are replaced
-    /// when a table redefines them.
-    policy_kinds: RwLock<HashMap<String, MiddlewareKind>>,
     /// Scrapes refresh the state-derived gauges, then encode: one at a time.
     scrape: Mutex<()>,
 }
@@ -354,7 +348,6 @@ impl Metrics {
             upstream_ejections,
             routes: RwLock::new(HashMap::new()),
             unrouted,
-            policy_kinds: RwLock::new(HashMap::new()),
             scrape: Mutex::new(()),
         }
     }
@@ -412,14 +405,6 @@ impl Metrics {
     /// `(route, limiter)` for each rate-limit middleware in a route's chain
     /// and `(route, hit|miss)` for a chain with a cache.
     pub fn prepare_table(&self, spec: &TableSpec) {
-        self.policy_kinds
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(
-                spec.middlewares
-                    .iter()
-                    .map(|m| (m.name.clone(), m.config.kind())),
-            );
         for route in &spec.routes {
             let Some(chain) = route.chain.and_then(|c| spec.chains.get(c as usize)) else {
                 continue;
@@ -438,9 +423,6 @@ impl Metrics {
                         }));
                     }
                     MiddlewareKind::Cache => {
-                        self.route(&route.name)
-                            .has_cache
-                            .store(true, Ordering::Relaxed);
                         for result in [CacheResult::Hit, CacheResult::Miss] {
                             drop(self.cache_requests.get_or_create(&CacheLabels {
                                 endpoint: endpoint.clone(),
@@ -480,44 +462,19 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts what `route`'s chain did to one request: a refusal by a rate
-    /// limiter or a jwt step (`stopped`, with the response's status), and
-    /// a cache step's `X-Cache` verdict.
-    pub fn count_chain_outcome(
-        &self,
-        route: &RouteMetrics,
-        stopped: Option<&Stopped>,
-        response: &Response<GatewayBody>,
-    ) {
-        if let Some(stopped) = stopped {
-            let kind = self
-                .policy_kinds
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&*stopped.middleware)
-                .copied();
-            match (kind, response.status()) {
-                (Some(MiddlewareKind::RateLimit), StatusCode::TOO_MANY_REQUESTS) => {
-                    self.rate_limited
-                        .get_or_create(&RateLimitedLabels {
-                            endpoint: route.endpoint.clone(),
-                            limiter: stopped.middleware.to_string(),
-                        })
-                        .inc();
-                }
-                (Some(MiddlewareKind::Jwt), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
-                    self.auth_failure(stopped.reason);
-                }
-                _ => {}
-            }
-        }
-        if route.has_cache.load(Ordering::Relaxed) {
-            match response.headers().get(&crate::policy::cache::X_CACHE) {
-                Some(v) if v == "HIT" => route.cache_counter(&self.cache_requests, true).inc(),
-                Some(v) if v == "MISS" => route.cache_counter(&self.cache_requests, false).inc(),
-                _ => 0,
-            };
-        }
+    /// A request on `route` was refused with 429 by rate limiter `limiter`.
+    pub fn count_rate_limited(&self, route: &RouteMetrics, limiter: &str) {
+        self.rate_limited
+            .get_or_create(&RateLimitedLabels {
+                endpoint: route.endpoint.clone(),
+                limiter: limiter.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A cache step on `route` looked a request up: a hit or a miss.
+    pub fn count_cache(&self, route: &RouteMetrics, hit: bool) {
+        route.cache_counter(&self.cache_requests, hit).inc();
     }
 
     /// The metrics in the OpenMetrics text format. The gauges that mirror
@@ -589,8 +546,6 @@ pub struct RouteMetrics {
     /// empty slots; see BENCHMARKS.md, "Memory").
     methods: [OnceLock<Box<MethodSlot>>; MethodLabel::COUNT],
     cache: [OnceLock<Counter>; 2],
-    /// Some table gave this route a cache step: its `X-Cache` is counted.
-    has_cache: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for RouteMetrics {
@@ -611,7 +566,6 @@ impl RouteMetrics {
             durations: durations.clone(),
             methods: Default::default(),
             cache: Default::default(),
-            has_cache: Default::default(),
         }
     }
 

@@ -16,7 +16,7 @@
 //! background thread writes the lines in batches.
 
 use crate::body::{BodyObserver, GatewayBody};
-use crate::middleware::{Middleware, RequestCtx};
+use crate::middleware::{CacheOutcome, Middleware, RequestCtx};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response};
 use std::io::Write;
@@ -335,7 +335,7 @@ struct Record {
     user: Option<std::sync::Arc<str>>,
     stopped_by: Option<std::sync::Arc<str>>,
     reason: Option<&'static str>,
-    cache: Option<HeaderValue>,
+    cache: Option<&'static str>,
     started: Instant,
     audit: bool,
 }
@@ -356,7 +356,7 @@ impl Record {
         };
         let stopped_by = self.stopped_by.as_deref();
         let user = self.user.as_deref();
-        let cache = self.cache.as_ref().and_then(|v| v.to_str().ok());
+        let cache = self.cache;
         let total_ms = millis(self.started.elapsed());
         tracing::info!(
             target: ACCESS_TARGET,
@@ -412,10 +412,7 @@ impl Middleware for AccessLog {
             user: ctx.user.clone(),
             stopped_by: ctx.stopped.as_ref().map(|s| s.middleware.clone()),
             reason: ctx.stopped.as_ref().map(|s| s.reason),
-            cache: response
-                .headers()
-                .get(super::cache::X_CACHE.as_str())
-                .cloned(),
+            cache: ctx.cache.map(CacheOutcome::header_value),
             started: ctx.started,
             audit: self.audit,
         };

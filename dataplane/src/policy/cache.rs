@@ -17,13 +17,13 @@
 //! entry larger than an eighth of `max_size` is passed through uncached.
 
 use crate::body::{BodyObserver, GatewayBody};
-use crate::middleware::{Flow, Middleware, MiddlewareState, RequestCtx, Stopped};
+use crate::middleware::{CacheOutcome, Flow, Middleware, MiddlewareState, RequestCtx, Stopped};
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{HeaderMap, Method, Response, StatusCode};
 use hyper::body::Body;
-use routetable::{CacheConfig, MiddlewareSpec};
+use routetable::{CacheConfig, MiddlewareKind, MiddlewareSpec};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -226,12 +226,15 @@ impl Middleware for Cache {
                 || head.headers.contains_key(header::COOKIE));
         if unverified_credentials {
             ctx.extensions.insert(Bypass);
+            ctx.cache = Some(CacheOutcome::Bypass);
             return Flow::Continue;
         }
         let key = self.key(ctx, head);
         if let Some(entry) = self.store.entries.get(&key) {
             if entry.expires > Instant::now() {
+                ctx.cache = Some(CacheOutcome::Hit);
                 ctx.stopped = Some(Stopped {
+                    kind: MiddlewareKind::Cache,
                     middleware: self.name.clone(),
                     reason: "cache hit",
                 });
@@ -240,6 +243,7 @@ impl Middleware for Cache {
             self.store.entries.invalidate(&key);
         }
         ctx.extensions.insert(Pending(key));
+        ctx.cache = Some(CacheOutcome::Miss);
         Flow::Continue
     }
 

@@ -117,6 +117,7 @@ impl Cors {
             }
             headers.insert(header::ACCESS_CONTROL_MAX_AGE, self.max_age.clone());
             ctx.stopped = Some(crate::middleware::Stopped {
+                kind: routetable::MiddlewareKind::Cors,
                 middleware: self.name.clone(),
                 reason: "CORS preflight answered",
             });
@@ -124,6 +125,7 @@ impl Cors {
         } else {
             reject(
                 ctx,
+                routetable::MiddlewareKind::Cors,
                 &self.name,
                 StatusCode::FORBIDDEN,
                 "CORS origin not allowed",

@@ -200,7 +200,13 @@ impl Jwt {
     }
 
     fn unauthorized(&self, ctx: &mut RequestCtx<'_>, reason: &'static str) -> Flow {
-        let mut response = reject(ctx, &self.name, StatusCode::UNAUTHORIZED, reason);
+        let mut response = reject(
+            ctx,
+            routetable::MiddlewareKind::Jwt,
+            &self.name,
+            StatusCode::UNAUTHORIZED,
+            reason,
+        );
         let value = format!(
             "Bearer realm=\"{}\", error=\"invalid_token\", error_description=\"{reason}\"",
             self.realm
@@ -436,6 +442,7 @@ impl Middleware for Jwt {
         let Some(token) = bearer(&head.headers) else {
             let mut response = reject(
                 ctx,
+                routetable::MiddlewareKind::Jwt,
                 &self.name,
                 StatusCode::UNAUTHORIZED,
                 "bearer token required",
@@ -454,7 +461,13 @@ impl Middleware for Jwt {
             if under_prefix(ctx.path, prefix)
                 && !required.iter().all(|r| verified.roles.contains(r))
             {
-                let mut response = reject(ctx, &self.name, StatusCode::FORBIDDEN, "missing role");
+                let mut response = reject(
+                    ctx,
+                    routetable::MiddlewareKind::Jwt,
+                    &self.name,
+                    StatusCode::FORBIDDEN,
+                    "missing role",
+                );
                 let value = format!(
                     "Bearer realm=\"{}\", error=\"insufficient_scope\"",
                     self.realm

@@ -23,6 +23,7 @@ pub mod rate_limit;
 use crate::body::GatewayBody;
 use crate::middleware::{RequestCtx, Stopped};
 use http::{Response, StatusCode};
+use routetable::MiddlewareKind;
 use std::sync::Arc;
 
 /// Whether the normalized `path` is `prefix` or lies below it, on a
@@ -43,11 +44,13 @@ pub fn under_prefix(path: &str, prefix: &str) -> bool {
 /// client and the logs, so it never quotes a token or a header.
 pub(crate) fn reject(
     ctx: &mut RequestCtx<'_>,
+    kind: MiddlewareKind,
     middleware: &Arc<str>,
     status: StatusCode,
     reason: &'static str,
 ) -> Response<GatewayBody> {
     ctx.stopped = Some(Stopped {
+        kind,
         middleware: middleware.clone(),
         reason,
     });

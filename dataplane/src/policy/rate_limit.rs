@@ -213,6 +213,7 @@ impl Middleware for RateLimit {
                 ctx.rate_limit = Some(status);
                 let mut response = reject(
                     ctx,
+                    routetable::MiddlewareKind::RateLimit,
                     &self.name,
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate limit exceeded",

@@ -167,6 +167,7 @@ pub fn chain_table(
 /// answers JSON `{n, path, user, roles, headers}`; the query steers it:
 /// `status=N`, `cc=<Cache-Control>`, `cookie=1` (a `Set-Cookie`),
 /// `ct=<Content-Type>` (then the body is plain text), `vary=<Vary>`,
+/// `xcache=<X-Cache>` (the upstream's own cache header),
 /// `delay_ms=N` (a slow upstream).
 pub struct Origin {
     pub addr: SocketAddr,
@@ -272,6 +273,9 @@ fn answer(n: u64, request: Request<Incoming>) -> Response<Full<Bytes>> {
     }
     if let Some(vary) = query.get("vary") {
         builder = builder.header("vary", vary.as_str());
+    }
+    if let Some(x_cache) = query.get("xcache") {
+        builder = builder.header("x-cache", x_cache.as_str());
     }
     builder.body(Full::new(Bytes::from(body))).unwrap()
 }
