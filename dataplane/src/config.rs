@@ -15,7 +15,7 @@ pub const DEFAULT_TABLE: &str = "generated/routes.bin";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 
-/// `dataplane`: the Dating Platform's API gateway.
+/// `dataplane`: the API gateway that serves a compiled route table.
 #[derive(Debug, Clone, Default, Parser)]
 #[command(name = "dataplane", version, about)]
 pub struct Cli {
@@ -92,6 +92,49 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     Invalid(String),
+}
+
+/// An `--upstream` flag or `[upstream]` key naming a service the route
+/// table does not have: refused at start, since the override would
+/// otherwise be silently unused and every request to the real service
+/// would go to the table's instances (a 502 on a developer's machine).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--upstream (or [upstream] in the config file) names `{name}`, which is no service of the \
+     route table{hint}; the table's services are: {known}",
+    hint = suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+)]
+pub struct UnknownService {
+    pub name: String,
+    pub suggestion: Option<String>,
+    /// The table's service names, comma-separated.
+    pub known: String,
+}
+
+/// Refuses the first override whose service the table does not name.
+pub fn check_override_names<'a>(
+    overrides: impl IntoIterator<Item = &'a String>,
+    services: &[&str],
+) -> Result<(), UnknownService> {
+    for name in overrides {
+        if services.contains(&name.as_str()) {
+            continue;
+        }
+        // Jaro-Winkler weighs a shared start, so `auth-service` (a host
+        // name) finds `auth` (the service) as well as typos do.
+        let suggestion = services
+            .iter()
+            .map(|s| (strsim::jaro_winkler(name, s), *s))
+            .filter(|(score, _)| *score >= 0.7)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, s)| s.to_owned());
+        return Err(UnknownService {
+            name: name.clone(),
+            suggestion,
+            known: services.join(", "),
+        });
+    }
+    Ok(())
 }
 
 /// `--tls-listen` with its certificate and key.
@@ -283,6 +326,18 @@ mod tests {
         let cli = Cli::parse_from(["dataplane", "--config", path.to_str().unwrap()]);
         let err = Config::from_cli(cli).unwrap_err().to_string();
         assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn an_override_naming_no_service_is_refused_with_a_suggestion() {
+        let services = ["auth", "profile", "chat"];
+        let ok = ["auth".to_owned(), "chat".to_owned()];
+        assert!(check_override_names(&ok, &services).is_ok());
+        let err = check_override_names(&["auth-service".to_owned()], &services).unwrap_err();
+        assert_eq!(err.suggestion.as_deref(), Some("auth"));
+        assert!(err.to_string().contains("auth, profile, chat"), "{err}");
+        let err = check_override_names(&["zzz".to_owned()], &services).unwrap_err();
+        assert_eq!(err.suggestion, None, "{err}");
     }
 
     #[test]

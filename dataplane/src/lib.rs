@@ -1,4 +1,4 @@
-//! `dataplane`: the Dating Platform's API gateway, as a library.
+//! `dataplane`: the API gateway that enforces a compiled route table, as a library.
 //!
 //! Layers, outermost first: [`server`] (listeners, limits, TLS, graceful
 //! shutdown) -> [`proxy`] (normalization, table lookup, [`middleware`]

@@ -14,7 +14,7 @@
 //! Besides the onion (`on_request` in order, `on_response` in reverse for
 //! the steps that ran), every step gets [`Middleware::on_complete`] for
 //! every request that entered the chain, even one an earlier step
-//! answered: the access log sits in the middle of the Dating Platform's
+//! answered: the access log may sit in the middle of a route's
 //! chain but must still record (and audit) what the rate limiter or the
 //! JWT check refused.
 

@@ -7,7 +7,7 @@
 //! to the drain timeout, return. What a request does is [`crate::proxy`]'s.
 
 use crate::admin::serve_admin;
-use crate::config::Config;
+use crate::config::{check_override_names, Config, UnknownService};
 use crate::demo::{self, DemoBackend};
 use crate::forwarding::Peer;
 use crate::mapping::TableBytes;
@@ -52,6 +52,8 @@ pub enum StartError {
     Demo(std::io::Error),
     #[error("admin listener: {0}")]
     AdminAccess(#[from] AccessError),
+    #[error(transparent)]
+    UnknownService(#[from] UnknownService),
 }
 
 /// The gateway, started.
@@ -160,6 +162,11 @@ impl Server {
         let stats = Arc::new(Stats::default());
         let registries = Registries::new(Clients::new(dns), overrides, config.passive);
         let store = TableStore::open(&config.table, registries, stats.clone())?;
+        {
+            let table = store.current();
+            let services: Vec<&str> = table.services.iter().map(|s| s.name.as_str()).collect();
+            check_override_names(config.upstreams.keys(), &services)?;
+        }
         tracing::info!(table = %config.table.display(), generation = store.current().generation, "route table loaded");
 
         let reload_store = store.clone();

@@ -1,7 +1,7 @@
 //! Counters the data plane keeps about itself (reloads, refusals, retries,
 //! ejections, open connections), as plain atomics. Exporting them in the
-//! Prometheus format under the names of [`crate::metric_names`] is issue 4's
-//! `/metrics`; this module only counts.
+//! Prometheus format under the names of [`crate::metric_names`] is the
+//! job of `/metrics`; this module only counts.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 

@@ -1,4 +1,4 @@
-//! The response cache (`cache` in the DSL; the Dating Platform's 5-minute
+//! The response cache (`cache` in the DSL, e.g. a 5-minute
 //! discovery cache), on moka. Only the DSL's methods (GET and HEAD) are
 //! cached. The key is the method, host, normalized path and query, and the
 //! verified user when there is one, so one user's response is never served

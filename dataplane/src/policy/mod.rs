@@ -1,4 +1,4 @@
-//! The gateway's policy middlewares (issue 10), one module each: [`cors`],
+//! The gateway's policy middlewares, one module each: [`cors`],
 //! [`rate_limit`], [`jwt`], [`access_log`], [`errors`] (JSON error bodies
 //! and the panic guard) and [`cache`], plus [`client_ip`] (who the client
 //! is behind trusted proxies). Each is prepared once per table load from
