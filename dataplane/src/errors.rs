@@ -44,7 +44,16 @@ impl ProxyError {
     }
 
     pub fn into_response(self, request_id: &str) -> Response<GatewayBody> {
-        json_error(self.status(), &self.to_string(), request_id)
+        let mut response = json_error(self.status(), &self.to_string(), request_id);
+        if matches!(self, Self::BodyTooLarge) {
+            // The rest of the body is never read, so the connection cannot
+            // carry another request: say so, or a client may send its next
+            // request on a connection the gateway is closing.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 
