@@ -7,10 +7,9 @@
 //! it; the state they fed lives on in [`crate::table::Registries`].
 
 use crate::balancer::InstanceState;
-use crate::body::UpstreamBody;
 use crate::clock::jittered;
 use crate::table::LoadedTable;
-use crate::upstream::{HostPool, RequestHead, UpstreamClient};
+use crate::upstream::{HostPool, RequestHead, UpstreamBody, UpstreamClient};
 use http::{header, HeaderMap, HeaderValue, Method};
 use routetable::HealthCheckSpec;
 use std::sync::Arc;

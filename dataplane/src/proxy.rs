@@ -10,7 +10,7 @@
 //! [`crate::server`]'s job.
 
 use crate::balancer::Tried;
-use crate::body::{BodyError, GatewayBody, Reclaim, UpstreamBody};
+use crate::body::GatewayBody;
 use crate::errors::ProxyError;
 use crate::forwarding::{self, Peer, X_REQUEST_ID};
 use crate::middleware::{CacheOutcome, RequestCtx, ShortCircuit, UpstreamOutcome};
@@ -20,7 +20,10 @@ use crate::policy;
 use crate::reload::TableStore;
 use crate::stats::Stats;
 use crate::table::{LoadedTable, Service};
-use crate::upstream::{ExchangeError, RequestHead, RequestPermits, ResponseBody, UpstreamError};
+use crate::upstream::{
+    BodyError, ExchangeError, Reclaim, RequestHead, RequestPermits, ResponseBody, UpstreamBody,
+    UpstreamError,
+};
 use crate::websocket;
 use http::header::{self, HeaderValue};
 use http::request::Parts;

@@ -7,18 +7,20 @@
 //! per host), which bounds the connections opened. Choosing the instance
 //! and retrying are [`crate::proxy`]'s job.
 
+mod conn;
 pub mod connect;
 pub mod http1;
 pub mod pool;
+pub mod request_body;
 
 pub use connect::{ConnectError, Connector, UpstreamStream};
-pub use http1::{ExchangeError, ResponseBody, ResponseBodyError, Upgraded};
+pub use http1::{ExchangeError, RequestHead, ResponseBody, ResponseBodyError, Upgraded};
 pub use pool::{HostPool, PoolSet};
+pub use request_body::{BodyError, Reclaim, UpstreamBody};
 
-use crate::body::UpstreamBody;
 use crate::resolver::DnsCache;
 use crate::tls::{upstream_tls, TlsError, UpstreamTlsSettings};
-use http::{HeaderMap, Method, Response};
+use http::Response;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -93,16 +95,6 @@ impl ConnectionLimits {
 /// The permits of one request in flight upstream (per host, in all).
 pub type RequestPermits = [OwnedSemaphorePermit; 2];
 
-/// What goes in a request's head upstream.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestHead<'a> {
-    pub method: &'a Method,
-    /// The request target, in origin form (`/path?query`).
-    pub path_and_query: &'a str,
-    /// Sent as they are, except `Transfer-Encoding`, which this hop decides.
-    pub headers: &'a HeaderMap,
-}
-
 /// A client for one set of upstream settings.
 #[derive(Clone)]
 pub struct UpstreamClient {
@@ -138,7 +130,7 @@ impl UpstreamClient {
     ) -> Result<Response<ResponseBody>, UpstreamError> {
         let conn = match (!fresh).then(|| pool.take()).flatten() {
             Some(conn) => conn,
-            None => http1::Conn::new(
+            None => conn::Conn::new(
                 self.connector
                     .connect(pool.host(), pool.port(), pool.authority())
                     .await?,

@@ -7,7 +7,7 @@
 //! unasked in the meantime. How many requests may be in flight is
 //! [`super::ConnectionLimits`]' business, not the pool's.
 
-use super::http1::Conn;
+use super::conn::Conn;
 use crate::clock::now_ms;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -181,5 +181,15 @@ async fn sweep(set: Weak<PoolSet>, idle_timeout: Duration) {
             Some(set) => set.evict_expired(),
             None => return,
         }
+    }
+}
+
+/// A response has been read to its end: its connection goes back to
+/// `pool` when it can carry another request, and is closed otherwise.
+pub(super) fn finish(conn: Conn, pool: Option<&Arc<HostPool>>) {
+    match pool {
+        // Bytes beyond the response are a protocol violation.
+        Some(pool) if conn.buf.is_empty() => pool.put(conn),
+        _ => {}
     }
 }
