@@ -23,3 +23,8 @@ pub fn jittered(d: Duration, fraction: f64) -> Duration {
     let offset = (fastrand::f64() * 2.0 - 1.0) * spread;
     Duration::from_secs_f64((d.as_secs_f64() + offset).max(0.001))
 }
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-01-02T03:04:05.678Z`.
+pub fn timestamp(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}

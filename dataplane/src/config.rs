@@ -220,7 +220,7 @@ impl Config {
         config.demo_backends = cli.demo_backends || file.demo_backends.unwrap_or(false);
         config.workers = cli.workers.or(file.workers);
         // From the environment only: a token in a flag shows in `ps`.
-        config.admin_token = std::env::var(crate::observability::access::ADMIN_TOKEN_ENV).ok();
+        config.admin_token = std::env::var(crate::admin::access::ADMIN_TOKEN_ENV).ok();
         if let Some(ms) = file.drain_timeout_ms {
             config.drain_timeout = Duration::from_millis(ms);
         }

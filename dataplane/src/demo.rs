@@ -190,7 +190,7 @@ pub async fn start_all(spec: &TableSpec) -> io::Result<(Vec<DemoBackend>, Overri
             service
                 .instances
                 .iter()
-                .map(|(host, port)| format!("{host}:{port}"))
+                .map(|(host, port)| crate::upstream::connect::authority(host, *port))
                 .collect()
         };
         for name in names {

@@ -1,7 +1,7 @@
 //! `dataplane`: the API gateway that enforces a compiled route table, as a library.
 //!
 //! Layers, outermost first: [`server`] (listeners, limits, TLS, graceful
-//! shutdown) -> [`proxy`] (normalization, table lookup, [`middleware`]
+//! shutdown) -> [`proxy`] (normalization, table lookup, [`chain`]
 //! chain with the [`policy`] middlewares, forwarding headers, retries,
 //! WebSockets) -> [`balancer`] and
 //! [`health`] (which instance) -> [`upstream`] (pooled client, DNS cache in
@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod balancer;
 pub mod body;
+pub mod chain;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -22,14 +23,12 @@ pub mod forwarding;
 pub mod health;
 mod mapping;
 pub mod metric_names;
-pub mod middleware;
-pub mod observability;
+pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod reload;
 pub mod resolver;
 pub mod server;
-pub mod stats;
 pub mod table;
 pub mod tls;
 pub mod upstream;

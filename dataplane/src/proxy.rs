@@ -5,20 +5,20 @@
 //! request whose body can be resent), WebSocket handshakes handed to
 //! [`crate::websocket`], and JSON errors for what the gateway answers
 //! itself. Every answered request is counted under its route's name (see
-//! [`crate::observability::metrics`]); `GET /metrics` and `GET /health`
+//! [`crate::metrics`]); `GET /metrics` and `GET /health`
 //! are answered before routing. Accepting connections is
 //! [`crate::server`]'s job.
 
+use crate::admin::builtin;
 use crate::balancer::Tried;
 use crate::body::GatewayBody;
+use crate::chain::{CacheOutcome, RequestCtx, ShortCircuit, UpstreamOutcome};
 use crate::errors::ProxyError;
 use crate::forwarding::{self, Peer, X_REQUEST_ID};
-use crate::middleware::{CacheOutcome, RequestCtx, ShortCircuit, UpstreamOutcome};
-use crate::observability::metrics::MethodLabel;
-use crate::observability::{self, Metrics, RouteMetrics};
+use crate::metrics::MethodLabel;
+use crate::metrics::{Metrics, RouteMetrics};
 use crate::policy;
 use crate::reload::TableStore;
-use crate::stats::Stats;
 use crate::table::{LoadedTable, Service};
 use crate::upstream::{
     BodyError, ExchangeError, Reclaim, RequestHead, RequestPermits, ResponseBody, UpstreamBody,
@@ -36,7 +36,6 @@ use std::time::Instant;
 /// What every request handler shares.
 pub struct Gateway {
     pub store: Arc<TableStore>,
-    pub stats: Arc<Stats>,
 }
 
 impl Gateway {
@@ -47,7 +46,7 @@ impl Gateway {
         mut request: Request<Incoming>,
     ) -> Response<GatewayBody> {
         if let Some(response) =
-            observability::serve_builtin(&self.store, request.method(), request.uri().path())
+            builtin::serve_builtin(&self.store, request.method(), request.uri().path())
         {
             return response;
         }
@@ -304,7 +303,6 @@ impl Gateway {
                         }
                     }
                     if state.record_failure(passive) {
-                        Stats::bump(&self.stats.upstream_ejections);
                         service.metrics.ejected(index);
                         tracing::warn!(service = %service.name, instance = %instance.base_uri, "instance ejected after consecutive failures");
                     }
@@ -312,13 +310,11 @@ impl Gateway {
                     if !(e.is_connect() || idempotent) {
                         return Err(ProxyError::UpstreamFailed);
                     }
-                    Stats::bump(&self.stats.upstream_retries);
                     service.metrics.retried();
                     failed_once = true;
                 }
                 Err(_) => {
                     if state.record_failure(passive) {
-                        Stats::bump(&self.stats.upstream_ejections);
                         service.metrics.ejected(index);
                     }
                     return Err(ProxyError::UpstreamTimeout);
@@ -358,10 +354,10 @@ fn count_outcome(
     ctx: &RequestCtx<'_>,
     status: StatusCode,
 ) {
-    if let Some(stopped) = &ctx.stopped {
+    if let Some(stopped) = &ctx.answered {
         match (stopped.kind, status) {
             (MiddlewareKind::RateLimit, StatusCode::TOO_MANY_REQUESTS) => {
-                metrics.count_rate_limited(route, &stopped.middleware)
+                metrics.count_rate_limited(route, &stopped.step)
             }
             (MiddlewareKind::Jwt, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
                 metrics.auth_failure(stopped.reason)

@@ -6,16 +6,16 @@
 //! shuts down gracefully: stop accepting, let in-flight requests finish up
 //! to the drain timeout, return. What a request does is [`crate::proxy`]'s.
 
+use crate::admin::access::{AccessError, AdminAccess};
 use crate::admin::serve_admin;
 use crate::config::{check_override_names, Config, UnknownService};
 use crate::demo::{self, DemoBackend};
 use crate::forwarding::Peer;
 use crate::mapping::TableBytes;
-use crate::observability::access::{AccessError, AdminAccess};
+use crate::metrics::{ConnectionGuard, Metrics};
 use crate::proxy::Gateway;
-use crate::reload::{DirWatcher, TableStore};
+use crate::reload::{DirWatcher, Reloader, TableStore};
 use crate::resolver::DnsCache;
-use crate::stats::{ConnectionGuard, Stats};
 use crate::table::{LoadError, Overrides, Registries};
 use crate::tls::{self, ReloadingCert, TlsError};
 use crate::upstream::Clients;
@@ -25,7 +25,6 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -69,6 +68,7 @@ pub struct ServerHandle {
     listeners: Vec<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
     _watchers: Vec<DirWatcher>,
+    reloader: Arc<Reloader>,
     demo_backends: Vec<DemoBackend>,
 }
 
@@ -87,6 +87,11 @@ impl ServerHandle {
 
     pub fn store(&self) -> &Arc<TableStore> {
         &self.store
+    }
+
+    /// The reload task every trigger feeds.
+    pub fn reloader(&self) -> &Arc<Reloader> {
+        &self.reloader
     }
 
     pub fn demo_backends(&self) -> &[DemoBackend] {
@@ -114,7 +119,7 @@ impl Drop for ServerHandle {
 
 /// Open client connections, bounded by the table's `max_connections`.
 struct ConnectionSlots {
-    stats: Arc<Stats>,
+    metrics: Arc<Metrics>,
     freed: Notify,
 }
 
@@ -124,7 +129,7 @@ impl ConnectionSlots {
         loop {
             let freed = self.freed.notified();
             let max = store.current().limits.max_connections as i64;
-            if self.stats.active_connections.load(Ordering::Relaxed) < max {
+            if self.metrics.active_connections() < max {
                 return;
             }
             freed.await;
@@ -159,9 +164,8 @@ impl Server {
                 overrides.entry(service).or_insert(instances);
             }
         }
-        let stats = Arc::new(Stats::default());
         let registries = Registries::new(Clients::new(dns), overrides, config.passive);
-        let store = TableStore::open(&config.table, registries, stats.clone())?;
+        let store = TableStore::open(&config.table, registries)?;
         {
             let table = store.current();
             let services: Vec<&str> = table.services.iter().map(|s| s.name.as_str()).collect();
@@ -169,22 +173,21 @@ impl Server {
         }
         tracing::info!(table = %config.table.display(), generation = store.current().generation, "route table loaded");
 
-        let reload_store = store.clone();
+        // Every trigger feeds the one reload task; none reloads itself.
+        let reloader = Arc::new(Reloader::spawn(store.clone()));
+        let on_change = reloader.clone();
         let mut watchers = vec![DirWatcher::spawn(
             std::slice::from_ref(&config.table),
             config.reload_debounce,
-            move || {
-                let _ = reload_store.reload(false);
-            },
+            move || on_change.trigger(false),
         )?];
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let gateway = Arc::new(Gateway {
             store: store.clone(),
-            stats: stats.clone(),
         });
         let slots = Arc::new(ConnectionSlots {
-            stats: stats.clone(),
+            metrics: store.metrics().clone(),
             freed: Notify::new(),
         });
 
@@ -237,10 +240,11 @@ impl Server {
         listeners.push(tokio::spawn(admin_loop(
             admin,
             store.clone(),
+            reloader.clone(),
             admin_access,
             shutdown_rx.clone(),
         )));
-        background.push(tokio::spawn(sighup_loop(store.clone(), certs)));
+        background.push(tokio::spawn(sighup_loop(reloader.clone(), certs)));
 
         tracing::info!(%local_addr, %admin_addr, ?tls_addr, "dataplane listening");
         Ok(ServerHandle {
@@ -252,6 +256,7 @@ impl Server {
             listeners,
             background,
             _watchers: watchers,
+            reloader,
             demo_backends,
         })
     }
@@ -290,14 +295,14 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 }
 
 #[cfg(unix)]
-async fn sighup_loop(store: Arc<TableStore>, certs: Option<Arc<ReloadingCert>>) {
+async fn sighup_loop(reloader: Arc<Reloader>, certs: Option<Arc<ReloadingCert>>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
         return;
     };
     while hangups.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading");
-        let _ = store.reload(true);
+        reloader.trigger(true);
         if let Some(cert) = &certs {
             reload_cert(cert);
         }
@@ -305,7 +310,7 @@ async fn sighup_loop(store: Arc<TableStore>, certs: Option<Arc<ReloadingCert>>) 
 }
 
 #[cfg(not(unix))]
-async fn sighup_loop(_store: Arc<TableStore>, _certs: Option<Arc<ReloadingCert>>) {}
+async fn sighup_loop(_reloader: Arc<Reloader>, _certs: Option<Arc<ReloadingCert>>) {}
 
 /// Accepts client connections until shutdown, then drains.
 async fn accept_loop(
@@ -335,7 +340,10 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let slot = Slot(slots.clone(), ConnectionGuard::new(gateway.stats.clone()));
+        let slot = Slot(
+            slots.clone(),
+            ConnectionGuard::new(gateway.store.metrics().clone()),
+        );
         let limits = gateway.store.current().limits.clone();
         let peer = Peer {
             ip: peer_addr.ip(),
@@ -417,6 +425,7 @@ where
 async fn admin_loop(
     listener: TcpListener,
     store: Arc<TableStore>,
+    reloader: Arc<Reloader>,
     access: Arc<AdminAccess>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -428,19 +437,27 @@ async fn admin_loop(
                 Err(_) => continue,
             },
         };
-        let store = store.clone();
-        tokio::spawn(serve_admin_connection(stream, store, access.clone()));
+        tokio::spawn(serve_admin_connection(
+            stream,
+            store.clone(),
+            reloader.clone(),
+            access.clone(),
+        ));
     }
 }
 
 async fn serve_admin_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     store: Arc<TableStore>,
+    reloader: Arc<Reloader>,
     access: Arc<AdminAccess>,
 ) {
     let service = service_fn(move |request| {
-        let response = serve_admin(&store, &access, &request);
-        async move { Ok::<_, Infallible>(response) }
+        let (store, reloader, access) = (store.clone(), reloader.clone(), access.clone());
+        async move {
+            let response = serve_admin(&store, &reloader, &access, &request).await;
+            Ok::<_, Infallible>(response)
+        }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)

@@ -11,13 +11,14 @@
 //! shared while their settings are unchanged.
 
 use crate::balancer::{Balancer, InstanceState, PassivePolicy, Policy};
+use crate::chain::{self, MiddlewareState, PreparedChain};
 use crate::mapping::TableBytes;
-use crate::middleware::{self, MiddlewareState, PreparedChain};
-use crate::observability::{Metrics, RouteMetrics, ServiceMetrics};
+use crate::metrics::{Metrics, RouteMetrics, ServiceMetrics};
 use crate::tls::{TlsError, UpstreamTlsSettings};
+use crate::upstream::connect::authority;
 use crate::upstream::{Clients, HostPool, PoolSettings, UpstreamClient};
 use ipnet::IpNet;
-use routetable::{Balance, HealthCheckSpec, TableSpec};
+use routetable::{Balance, HealthCheckSpec, MiddlewareKind, TableSpec};
 use routetable::{Table, TableError, TableView};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -46,7 +47,7 @@ pub enum LoadError {
     #[error("service {service}: upstream TLS: {source}")]
     UpstreamTls { service: String, source: TlsError },
     #[error(transparent)]
-    Middleware(#[from] middleware::BuildError),
+    Middleware(#[from] chain::BuildError),
     #[error("trusted proxy {0:?} is not a CIDR")]
     TrustedProxy(String),
 }
@@ -248,11 +249,7 @@ impl LoadedTable {
                     _ => Arc::new(InstanceState::default()),
                 };
                 kept_instances.insert(key, (s.health.clone(), state.clone()));
-                let authority = if host.contains(':') {
-                    format!("[{host}]:{port}")
-                } else {
-                    format!("{host}:{port}")
-                };
+                let authority = authority(host, *port);
                 instances.push(Instance {
                     host: host.clone(),
                     port: *port,
@@ -262,10 +259,9 @@ impl LoadedTable {
                 });
                 states.push(state);
             }
-            let metrics = registries.metrics.service(
-                &s.name,
-                instances.iter().map(|i| format!("{}:{}", i.host, i.port)),
-            );
+            let metrics = registries
+                .metrics
+                .service(&s.name, instances.iter().map(|i| i.authority().to_owned()));
             services.push(Service {
                 metrics,
                 name: s.name.clone(),
@@ -293,7 +289,7 @@ impl LoadedTable {
 
         let mut prepared = Vec::with_capacity(spec.middlewares.len());
         for mw in &spec.middlewares {
-            let built = middleware::build(mw, &registries.middleware)?;
+            let built = crate::policy::build(mw, &registries.middleware)?;
             if built.is_none() {
                 tracing::warn!(
                     middleware = %mw.name,
@@ -305,7 +301,7 @@ impl LoadedTable {
         }
         let names: Vec<&str> = spec.middlewares.iter().map(|m| m.name.as_str()).collect();
         registries.middleware.retain(&names);
-        registries.metrics.prepare_table(&spec);
+        prepare_policy_series(&registries.metrics, &spec);
         let chains: Vec<PreparedChain> = spec
             .chains
             .iter()
@@ -361,6 +357,11 @@ impl LoadedTable {
             .flat_map(|s| s.instances.iter().map(|i| i.host.clone()))
     }
 
+    /// Attempts moved on to another instance, all services together.
+    pub fn upstream_retries(&self) -> u64 {
+        self.services.iter().map(|s| s.metrics.retries()).sum()
+    }
+
     /// Each service's instances and their health, for `/health`.
     pub fn health(&self) -> Vec<ServiceHealth> {
         self.services
@@ -372,7 +373,7 @@ impl LoadedTable {
                     .iter()
                     .zip(&s.states)
                     .map(|(i, state)| InstanceReport {
-                        instance: format!("{}:{}", i.host, i.port),
+                        instance: i.authority().to_owned(),
                         health: state.health(),
                     })
                     .collect(),
@@ -401,6 +402,31 @@ impl ServiceHealth {
         self.instances
             .iter()
             .any(|i| i.health.up && !i.health.ejected)
+    }
+}
+
+/// Creates, at zero, the policy series `spec`'s routes can produce:
+/// `(route, limiter)` for each rate-limit step in a route's chain and
+/// `(route, hit|miss)` for a chain with a cache, so `rate()` sees the first
+/// event too.
+fn prepare_policy_series(metrics: &Metrics, spec: &TableSpec) {
+    for route in &spec.routes {
+        let Some(chain) = route.chain.and_then(|c| spec.chains.get(c as usize)) else {
+            continue;
+        };
+        for middleware in chain
+            .middlewares
+            .iter()
+            .filter_map(|&i| spec.middlewares.get(i as usize))
+        {
+            match middleware.config.kind() {
+                MiddlewareKind::RateLimit => {
+                    metrics.prepare_rate_limited(&route.name, &middleware.name)
+                }
+                MiddlewareKind::Cache => metrics.prepare_cache(&route.name),
+                _ => {}
+            }
+        }
     }
 }
 

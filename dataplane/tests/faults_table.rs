@@ -11,7 +11,6 @@ mod common;
 
 use common::load::Load;
 use common::*;
-use dataplane::stats::Stats;
 use http::StatusCode;
 use routetable::TableSpec;
 
@@ -55,15 +54,12 @@ async fn the_table_directory_removed_and_restored() {
     write_table(&table, &tables(1));
     let (gateway, _auth, _chat) = gateway_for(&table).await;
     let addr = gateway.local_addr();
-    let stats = gateway.store().stats.clone();
+    let metrics = gateway.store().metrics().clone();
     let load = Load::start(addr, "/v1/auth/me", 4, 20_000);
     assert!(load.wait_for(100).await);
 
     std::fs::remove_dir_all(&dir).unwrap();
-    let noticed = eventually(500, || async {
-        Stats::get(&stats.table_reload_failures) >= 1
-    })
-    .await;
+    let noticed = eventually(500, || async { metrics.table_reload_failures() >= 1 }).await;
     let during = load.sent();
     assert!(
         load.wait_for(during + 200).await,
@@ -98,7 +94,7 @@ async fn refused_tables_leave_the_old_one_serving() {
     let (_dir, table) = table_dir(&tables(1));
     let (gateway, _auth, _chat) = gateway_for(&table).await;
     let addr = gateway.local_addr();
-    let stats = gateway.store().stats.clone();
+    let metrics = gateway.store().metrics().clone();
     let load = Load::start(addr, "/v1/auth/me", 4, 20_000);
     assert!(load.wait_for(100).await);
 
@@ -123,7 +119,7 @@ async fn refused_tables_leave_the_old_one_serving() {
     for (expected, (what, bytes)) in (1..).zip(&refused) {
         write_atomically(&table, bytes);
         let counted = eventually(500, || async {
-            Stats::get(&stats.table_reload_failures) >= expected
+            metrics.table_reload_failures() >= expected
         })
         .await;
         assert!(counted, "{what} was not refused");
@@ -139,10 +135,10 @@ async fn refused_tables_leave_the_old_one_serving() {
         refused.len(),
         report.sent,
         report.failed.len(),
-        Stats::get(&stats.table_reload_failures)
+        metrics.table_reload_failures()
     );
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert!(taken, "the good table after the refused ones was not taken");
-    assert_eq!(Stats::get(&stats.table_reloads), 1);
+    assert_eq!(metrics.table_reloads(), 1);
     gateway.shutdown().await;
 }

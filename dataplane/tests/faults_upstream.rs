@@ -14,7 +14,6 @@ mod common;
 use common::load::Load;
 use common::*;
 use dataplane::balancer::PassivePolicy;
-use dataplane::stats::Stats;
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,7 +66,7 @@ async fn an_instance_killed_under_load_loses_no_idempotent_request() {
     let report = load.stop().await;
     // Attempts that met the dead instance and were moved to the live one:
     // proof the kill landed under load.
-    let retried = Stats::get(&gateway.store().stats.upstream_retries);
+    let retried = gateway.store().current().upstream_retries();
     println!(
         "faults: instance killed under load: {} requests sent (GET, PUT, DELETE, HEAD), {} failed, {retried} attempts retried on the other instance",
         report.sent,

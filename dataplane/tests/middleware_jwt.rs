@@ -219,13 +219,7 @@ async fn a_reload_without_its_key_is_refused_and_a_rotated_key_is_picked_up() {
     );
 
     // A table whose key is missing is refused; the old one keeps serving.
-    let failures = || {
-        gateway
-            .store()
-            .stats
-            .table_reload_failures
-            .load(std::sync::atomic::Ordering::Relaxed)
-    };
+    let failures = || gateway.store().metrics().table_reload_failures();
     let before = failures();
     write_table(
         &table,

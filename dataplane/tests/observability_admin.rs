@@ -10,7 +10,7 @@ mod common;
 mod observability_support;
 
 use common::*;
-use dataplane::observability::access::AccessError;
+use dataplane::admin::access::AccessError;
 use dataplane::StartError;
 use http::{header, Method, Request, StatusCode};
 use http_body_util::Empty;

@@ -9,8 +9,7 @@ mod common;
 mod observability_support;
 
 use common::*;
-use dataplane::observability::metrics::LATENCY_BUCKETS;
-use dataplane::stats::Stats;
+use dataplane::metrics::LATENCY_BUCKETS;
 use http::{Method, Request, StatusCode};
 use http_body_util::Empty;
 use observability_support::{gateway_routing, refused_port, scrape as fetch_metrics, Scrape};
@@ -250,7 +249,7 @@ async fn retries_and_ejections_are_counted_per_service_and_instance() {
         Some(0.0)
     );
     assert_eq!(scrape.value("service_health_status", &service), Some(1.0));
-    assert_eq!(Stats::get(&gateway.store().stats.upstream_retries), 3);
+    assert_eq!(gateway.store().current().upstream_retries(), 3);
     // Only answered requests count: 12 GETs, all 200.
     assert_eq!(
         scrape.value(

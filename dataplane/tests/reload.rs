@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use dataplane::stats::Stats;
 use http::StatusCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -84,7 +83,7 @@ async fn a_new_route_is_served_without_failing_any_request() {
         failures.is_empty(),
         "requests failed during the reload: {failures:?}"
     );
-    assert!(Stats::get(&gateway.store().stats.table_reloads) >= 1);
+    assert!(gateway.store().metrics().table_reloads() >= 1);
     gateway.shutdown().await;
 }
 
@@ -99,7 +98,7 @@ async fn corrupt_tables_are_refused_and_the_old_one_keeps_serving() {
     let gateway = start(config).await;
     let addr = gateway.local_addr();
     let client = client();
-    let stats = gateway.store().stats.clone();
+    let metrics = gateway.store().metrics().clone();
 
     let good = routetable::encode(&two_services(2, true));
     let mut bad_checksum = good.clone();
@@ -109,7 +108,7 @@ async fn corrupt_tables_are_refused_and_the_old_one_keeps_serving() {
     for (expected_failures, corrupt) in [(1, bad_checksum), (2, truncated)] {
         write_atomically(&table, &corrupt);
         let refused = eventually(500, || async {
-            Stats::get(&stats.table_reload_failures) >= expected_failures
+            metrics.table_reload_failures() >= expected_failures
         })
         .await;
         assert!(refused, "corrupt table was not refused");
@@ -121,7 +120,7 @@ async fn corrupt_tables_are_refused_and_the_old_one_keeps_serving() {
             StatusCode::NOT_FOUND
         );
     }
-    assert_eq!(Stats::get(&stats.table_reloads), 0);
+    assert_eq!(metrics.table_reloads(), 0);
 
     // The next good table is taken.
     write_atomically(&table, &good);

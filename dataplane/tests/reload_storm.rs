@@ -8,7 +8,6 @@ mod common;
 
 use common::load::Load;
 use common::*;
-use dataplane::stats::Stats;
 use std::path::Path;
 use std::time::Duration;
 
@@ -81,7 +80,7 @@ async fn a_hundred_swaps_under_load_fail_nothing_and_leak_no_mapping() {
     // ones a bounded moment to let go.
     let settled = eventually(500, || async { table_mappings(&path) == 1 }).await;
     let mapped = table_mappings(&path);
-    let reloads = Stats::get(&gateway.store().stats.table_reloads);
+    let reloads = gateway.store().metrics().table_reloads();
     println!(
         "reload storm: {SWAPS} swaps ({reloads} reloads), {} requests sent, {} failed; tables mapped at most {most_mapped} during, {mapped} after",
         report.sent,

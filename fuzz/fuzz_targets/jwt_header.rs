@@ -26,7 +26,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use dataplane::middleware::{Flow, Middleware, RequestCtx};
+use dataplane::chain::{Flow, Middleware, RequestCtx};
 use dataplane::policy::jwt::Jwt;
 use http::{header, HeaderValue, Method, Request, StatusCode};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};

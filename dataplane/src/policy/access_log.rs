@@ -16,7 +16,7 @@
 //! background thread writes the lines in batches.
 
 use crate::body::{BodyObserver, GatewayBody};
-use crate::middleware::{CacheOutcome, Middleware, RequestCtx};
+use crate::chain::{CacheOutcome, Middleware, RequestCtx};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response};
 use std::io::Write;
@@ -410,8 +410,8 @@ impl Middleware for AccessLog {
             status: response.status().as_u16(),
             upstream_ms: ctx.upstream.map(|u| millis(u.latency)),
             user: ctx.user.clone(),
-            stopped_by: ctx.stopped.as_ref().map(|s| s.middleware.clone()),
-            reason: ctx.stopped.as_ref().map(|s| s.reason),
+            stopped_by: ctx.answered.as_ref().map(|s| s.step.clone()),
+            reason: ctx.answered.as_ref().map(|s| s.reason),
             cache: ctx.cache.map(CacheOutcome::header_value),
             started: ctx.started,
             audit: self.audit,

@@ -17,7 +17,7 @@
 //! entry larger than an eighth of `max_size` is passed through uncached.
 
 use crate::body::{BodyObserver, GatewayBody};
-use crate::middleware::{CacheOutcome, Flow, Middleware, MiddlewareState, RequestCtx, Stopped};
+use crate::chain::{Answered, CacheOutcome, Flow, Middleware, MiddlewareState, RequestCtx};
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
@@ -233,9 +233,9 @@ impl Middleware for Cache {
         if let Some(entry) = self.store.entries.get(&key) {
             if entry.expires > Instant::now() {
                 ctx.cache = Some(CacheOutcome::Hit);
-                ctx.stopped = Some(Stopped {
+                ctx.answered = Some(Answered {
                     kind: MiddlewareKind::Cache,
-                    middleware: self.name.clone(),
+                    step: self.name.clone(),
                     reason: "cache hit",
                 });
                 return Flow::Respond(self.hit(&entry));

@@ -10,9 +10,9 @@
 //! back; every response gets `Vary: Origin` since it depends on it. The
 //! browser enforces the rest; this module does not authenticate.
 
-use super::reject;
+use super::shared::reject;
 use crate::body::GatewayBody;
-use crate::middleware::{Flow, Middleware, RequestCtx};
+use crate::chain::{Flow, Middleware, RequestCtx};
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Method, Response, StatusCode};
@@ -116,9 +116,9 @@ impl Cors {
                 headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE.clone());
             }
             headers.insert(header::ACCESS_CONTROL_MAX_AGE, self.max_age.clone());
-            ctx.stopped = Some(crate::middleware::Stopped {
+            ctx.answered = Some(crate::chain::Answered {
                 kind: routetable::MiddlewareKind::Cors,
-                middleware: self.name.clone(),
+                step: self.name.clone(),
                 reason: "CORS preflight answered",
             });
             response

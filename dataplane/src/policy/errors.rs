@@ -10,8 +10,8 @@
 //! process live on. The shape itself is [`crate::errors`]'s.
 
 use crate::body::GatewayBody;
+use crate::chain::{Middleware, RequestCtx};
 use crate::errors::json_error;
-use crate::middleware::{Middleware, RequestCtx};
 use futures_util::FutureExt;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};

@@ -27,8 +27,8 @@
 //! answer for the same bytes and key. The cache belongs to one table load,
 //! so a reload (a rotated key) starts it empty.
 
-use super::{reject, under_prefix};
-use crate::middleware::{Flow, Middleware, RequestCtx};
+use super::shared::{reject, under_prefix};
+use crate::chain::{Flow, Middleware, RequestCtx};
 use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{HeaderMap, StatusCode};

@@ -1,76 +1,27 @@
-//! The gateway's policy middlewares, one module each: [`cors`],
-//! [`rate_limit`], [`jwt`], [`access_log`], [`errors`] (JSON error bodies
-//! and the panic guard) and [`cache`], plus [`client_ip`] (who the client
-//! is behind trusted proxies). Each is prepared once per table load from
-//! its `routetable` settings (keys read and parsed, header values built,
-//! sets lowered) by [`crate::middleware::build`] and then only read per
-//! request.
+//! The steps of a route's chain, one module each: [`strip_prefix`],
+//! [`add_prefix`], [`headers`], [`cors`], [`rate_limit`], [`jwt`],
+//! [`access_log`], [`errors`] (JSON error bodies and the panic guard) and
+//! [`cache`], plus [`client_ip`] (who the client is behind trusted
+//! proxies). Each implements [`crate::chain::Middleware`] and is prepared
+//! once per table load from its `routetable` settings by [`build`], then
+//! only read per request. [`shared`] holds what the steps share.
 //!
-//! This module owns what they share: segment-boundary prefix matching on
-//! normalized paths, and the JSON rejection that records which step
-//! stopped a request and why. It does not own the chain (see
-//! [`crate::middleware`]) nor the error body format (see
-//! [`crate::errors`]).
+//! This folder does not own the chain, its context or its outcomes
+//! ([`crate::chain`]), nor the error body format ([`crate::errors`]).
 
 pub mod access_log;
+pub mod add_prefix;
+mod build;
 pub mod cache;
 pub mod client_ip;
 pub mod cors;
 pub mod errors;
+pub mod headers;
 pub mod jwt;
 pub mod rate_limit;
-
-use crate::body::GatewayBody;
-use crate::middleware::{RequestCtx, Stopped};
-use http::{Response, StatusCode};
-use routetable::MiddlewareKind;
-use std::sync::Arc;
-
-/// Whether the normalized `path` is `prefix` or lies below it, on a
-/// segment boundary, with or without the prefix's trailing slash (the
-/// route table's rule): `/v1/admin/` covers `/v1/admin` and
-/// `/v1/admin/x`, never `/v1/administrator`. An encoded `%2F` is part of
-/// its segment, never a boundary.
-pub fn under_prefix(path: &str, prefix: &str) -> bool {
-    let prefix = prefix.trim_end_matches('/');
-    match path.strip_prefix(prefix) {
-        Some(rest) => rest.is_empty() || rest.starts_with('/'),
-        None => false,
-    }
-}
-
-/// A JSON error answered by the step `middleware`, recorded in `ctx` for
-/// the access and audit logs. `reason` is a fixed phrase: it reaches the
-/// client and the logs, so it never quotes a token or a header.
-pub(crate) fn reject(
-    ctx: &mut RequestCtx<'_>,
-    kind: MiddlewareKind,
-    middleware: &Arc<str>,
-    status: StatusCode,
-    reason: &'static str,
-) -> Response<GatewayBody> {
-    ctx.stopped = Some(Stopped {
-        kind,
-        middleware: middleware.clone(),
-        reason,
-    });
-    crate::errors::json_error(status, reason, ctx.request_id.to_str().unwrap_or_default())
-}
-
+pub mod shared;
+pub mod strip_prefix;
 #[cfg(test)]
-mod tests {
-    use super::under_prefix;
+mod test_support;
 
-    #[test]
-    fn prefixes_match_on_segment_boundaries() {
-        for prefix in ["/v1/admin/", "/v1/admin"] {
-            assert!(under_prefix("/v1/admin", prefix));
-            assert!(under_prefix("/v1/admin/", prefix));
-            assert!(under_prefix("/v1/admin/users/7", prefix));
-            assert!(!under_prefix("/v1/administrator", prefix));
-            assert!(!under_prefix("/v1/admin%2Fusers", prefix));
-            assert!(!under_prefix("/v1", prefix));
-        }
-        assert!(under_prefix("/anything", "/"));
-    }
-}
+pub use build::{build, implemented};

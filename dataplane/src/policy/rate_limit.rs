@@ -17,9 +17,9 @@
 //! through up to N times the average and burst (README, "Gateway
 //! middleware", says how to size them).
 
-use super::reject;
+use super::shared::reject;
 use crate::body::GatewayBody;
-use crate::middleware::{Flow, Middleware, MiddlewareState, RequestCtx};
+use crate::chain::{Allowance, Flow, Middleware, MiddlewareState, RequestCtx};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -38,21 +38,11 @@ pub static RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limi
 pub static RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 pub static RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
-/// The state of the strictest limit a request met, for `RateLimit-*`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimitStatus {
-    pub limit: u32,
-    pub remaining: u32,
-    /// Seconds until the bucket is full again.
-    pub reset_s: u64,
-}
-
-impl RateLimitStatus {
-    fn write(&self, headers: &mut HeaderMap) {
-        headers.insert(&RATELIMIT_LIMIT, HeaderValue::from(self.limit));
-        headers.insert(&RATELIMIT_REMAINING, HeaderValue::from(self.remaining));
-        headers.insert(&RATELIMIT_RESET, HeaderValue::from(self.reset_s));
-    }
+/// `RateLimit-*` for the strictest limit a request met.
+fn write_allowance(allowance: &Allowance, headers: &mut HeaderMap) {
+    headers.insert(&RATELIMIT_LIMIT, HeaderValue::from(allowance.limit));
+    headers.insert(&RATELIMIT_REMAINING, HeaderValue::from(allowance.remaining));
+    headers.insert(&RATELIMIT_RESET, HeaderValue::from(allowance.reset_s));
 }
 
 /// What a bucket is keyed by.
@@ -193,8 +183,8 @@ impl Middleware for RateLimit {
         match self.buckets.limiter.check_key(&key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
-                if ctx.rate_limit.is_none_or(|s| remaining < s.remaining) {
-                    ctx.rate_limit = Some(RateLimitStatus {
+                if ctx.allowance.is_none_or(|s| remaining < s.remaining) {
+                    ctx.allowance = Some(Allowance {
                         limit: self.burst,
                         remaining,
                         reset_s: self.reset_after(remaining),
@@ -205,12 +195,12 @@ impl Middleware for RateLimit {
             Err(not_until) => {
                 let now = self.buckets.limiter.clock().now();
                 let retry_after = ceil_secs(not_until.wait_time_from(now)).max(1);
-                let status = RateLimitStatus {
+                let status = Allowance {
                     limit: self.burst,
                     remaining: 0,
                     reset_s: self.reset_after(0).max(retry_after),
                 };
-                ctx.rate_limit = Some(status);
+                ctx.allowance = Some(status);
                 let mut response = reject(
                     ctx,
                     routetable::MiddlewareKind::RateLimit,
@@ -220,15 +210,15 @@ impl Middleware for RateLimit {
                 );
                 let headers = response.headers_mut();
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-                status.write(headers);
+                write_allowance(&status, headers);
                 Flow::Respond(response)
             }
         }
     }
 
     fn on_response(&self, ctx: &RequestCtx<'_>, response: &mut Response<GatewayBody>) {
-        if let Some(status) = &ctx.rate_limit {
-            status.write(response.headers_mut());
+        if let Some(status) = &ctx.allowance {
+            write_allowance(status, response.headers_mut());
         }
     }
 }

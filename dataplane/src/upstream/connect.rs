@@ -223,3 +223,14 @@ impl Connector {
         Ok(StreamKind::Tls(Box::new(stream)))
     }
 }
+
+/// `host:port`, with an IPv6 host in brackets (`[::1]:8080`): the one
+/// spelling of an instance's name in metrics, logs, `/health` and the
+/// per-host limits.
+pub fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}

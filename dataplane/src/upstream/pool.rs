@@ -8,6 +8,7 @@
 //! [`super::ConnectionLimits`]' business, not the pool's.
 
 use super::conn::Conn;
+use super::connect::authority;
 use crate::clock::now_ms;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -146,11 +147,7 @@ impl PoolSet {
                 Arc::new(HostPool {
                     host: host.to_owned(),
                     port,
-                    authority: if host.contains(':') {
-                        format!("[{host}]:{port}")
-                    } else {
-                        format!("{host}:{port}")
-                    },
+                    authority: authority(host, port),
                     max_idle: self.max_idle,
                     idle_timeout_ms: self.idle_timeout.as_millis().max(1) as u64,
                     idle: Mutex::new(Vec::new()),

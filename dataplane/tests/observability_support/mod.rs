@@ -147,7 +147,7 @@ pub async fn scrape(client: &super::common::HttpClient, addr: SocketAddr) -> Scr
     assert_eq!(reply.status, http::StatusCode::OK);
     assert_eq!(
         reply.headers[http::header::CONTENT_TYPE],
-        dataplane::observability::metrics::CONTENT_TYPE
+        dataplane::metrics::CONTENT_TYPE
     );
     let text = std::str::from_utf8(&reply.body).expect("UTF-8 scrape");
     let scrape = Scrape::parse(text);

@@ -7,7 +7,6 @@
 
 use super::health_report;
 use crate::reload::TableStore;
-use crate::stats::Stats;
 use crate::table::LoadedTable;
 use routetable::{Balance, PathMatch, RouteSpec, TableSpec};
 use serde_json::{json, Value};
@@ -137,14 +136,14 @@ pub fn table(store: &TableStore) -> Value {
         "path": store.path().display().to_string(),
         "generation": table.generation,
         "source_sha256": table.source_sha256,
-        "loaded_at": super::timestamp(status.loaded_at()),
+        "loaded_at": crate::clock::timestamp(status.loaded_at()),
         "routes": table.routes.len(),
         "services": table.services.len(),
-        "reloads": Stats::get(&store.stats.table_reloads),
-        "reload_failures": Stats::get(&store.stats.table_reload_failures),
+        "reloads": store.metrics().table_reloads(),
+        "reload_failures": store.metrics().table_reload_failures(),
         "last_error": status.last_refusal().map(|r| json!({
             "error": r.error,
-            "at": super::timestamp(r.at),
+            "at": crate::clock::timestamp(r.at),
         })),
     })
 }

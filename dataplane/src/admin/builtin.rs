@@ -1,23 +1,11 @@
-//! Observability: what the gateway tells about itself. [`metrics`] owns the
-//! Prometheus families and the hot path's handles; [`health_report`] builds
-//! the aggregated `/health` document from the health checker's state;
-//! [`reload_status`] remembers when the serving table was published and why
-//! the last one was refused; [`api`] renders the admin API's JSON (routers,
-//! services, table); [`access`] decides who may call the admin API.
-//!
-//! None of these modules listens or routes requests: the gateway listener
-//! ([`crate::proxy`]) and the admin listener ([`crate::admin`]) call
-//! [`serve_builtin`] and the renderers here.
+//! What both listeners answer themselves: `GET /metrics` (the scrape, with
+//! the gauges that mirror the serving table set from it now) and
+//! `GET /health` (the aggregated document), plus the JSON response helper
+//! the admin API shares. It neither listens nor routes.
 
-pub mod access;
-pub mod api;
-pub mod health_report;
-pub mod metrics;
-pub mod reload_status;
-
-pub use metrics::{Metrics, RouteMetrics, ServiceMetrics};
-
+use super::health_report;
 use crate::body::GatewayBody;
+use crate::metrics::{self, ServiceState, TableState};
 use crate::reload::TableStore;
 use http::{header, HeaderValue, Method, Response, StatusCode};
 
@@ -39,7 +27,23 @@ pub fn serve_builtin(
     match path {
         METRICS_PATH => {
             let table = store.current();
-            let text = store.registries().metrics.render(&table, &store.stats);
+            let services: Vec<ServiceState> = table
+                .health()
+                .into_iter()
+                .map(|s| ServiceState {
+                    service: s.service,
+                    instances: s
+                        .instances
+                        .into_iter()
+                        .map(|i| (i.instance, i.health.up && !i.health.ejected))
+                        .collect(),
+                })
+                .collect();
+            let text = store.metrics().render(&TableState {
+                generation: table.generation,
+                source_sha256: &table.source_sha256,
+                services: &services,
+            });
             Some(with_type(
                 Response::new(GatewayBody::full(text)),
                 metrics::CONTENT_TYPE,
@@ -76,9 +80,4 @@ fn with_type(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-/// RFC 3339 UTC with milliseconds, e.g. `2026-01-02T03:04:05.678Z`.
-pub fn timestamp(at: std::time::SystemTime) -> String {
-    humantime::format_rfc3339_millis(at).to_string()
 }

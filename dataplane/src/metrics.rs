@@ -37,8 +37,6 @@
 //! sees the first event too.
 
 use crate::metric_names as names;
-use crate::stats::Stats;
-use crate::table::{LoadedTable, ServiceHealth};
 use http::{Method, StatusCode};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -46,10 +44,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use routetable::{MiddlewareKind, TableSpec};
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -401,39 +397,50 @@ impl Metrics {
         }
     }
 
-    /// Creates, at zero, the policy series `spec`'s routes can produce:
-    /// `(route, limiter)` for each rate-limit middleware in a route's chain
-    /// and `(route, hit|miss)` for a chain with a cache.
-    pub fn prepare_table(&self, spec: &TableSpec) {
-        for route in &spec.routes {
-            let Some(chain) = route.chain.and_then(|c| spec.chains.get(c as usize)) else {
-                continue;
-            };
-            let endpoint = self.route(&route.name).endpoint.clone();
-            for middleware in chain
-                .middlewares
-                .iter()
-                .filter_map(|&i| spec.middlewares.get(i as usize))
-            {
-                match middleware.config.kind() {
-                    MiddlewareKind::RateLimit => {
-                        drop(self.rate_limited.get_or_create(&RateLimitedLabels {
-                            endpoint: endpoint.clone(),
-                            limiter: middleware.name.clone(),
-                        }));
-                    }
-                    MiddlewareKind::Cache => {
-                        for result in [CacheResult::Hit, CacheResult::Miss] {
-                            drop(self.cache_requests.get_or_create(&CacheLabels {
-                                endpoint: endpoint.clone(),
-                                result,
-                            }));
-                        }
-                    }
-                    _ => {}
-                }
-            }
+    /// Creates, at zero, the series of rate limiter `limiter` on route
+    /// `route`, so `rate()` sees its first refusal too.
+    pub fn prepare_rate_limited(&self, route: &str, limiter: &str) {
+        let endpoint = self.route(route).endpoint.clone();
+        drop(self.rate_limited.get_or_create(&RateLimitedLabels {
+            endpoint,
+            limiter: limiter.to_owned(),
+        }));
+    }
+
+    /// Creates, at zero, the hit and miss series of a cache on `route`.
+    pub fn prepare_cache(&self, route: &str) {
+        let endpoint = self.route(route).endpoint.clone();
+        for result in [CacheResult::Hit, CacheResult::Miss] {
+            drop(self.cache_requests.get_or_create(&CacheLabels {
+                endpoint: endpoint.clone(),
+                result,
+            }));
         }
+    }
+
+    /// A table was published after start-up.
+    pub fn table_published(&self) {
+        self.table_reloads.inc();
+    }
+
+    /// A table was refused; the previous one keeps serving.
+    pub fn table_refused(&self) {
+        self.table_reload_failures.inc();
+    }
+
+    /// Tables published after start-up.
+    pub fn table_reloads(&self) -> u64 {
+        self.table_reloads.get()
+    }
+
+    /// Tables refused.
+    pub fn table_reload_failures(&self) -> u64 {
+        self.table_reload_failures.get()
+    }
+
+    /// Open client connections.
+    pub fn active_connections(&self) -> i64 {
+        self.active_connections.get()
     }
 
     /// A request on route `endpoint` was refused by rate limiter `limiter`.
@@ -478,26 +485,19 @@ impl Metrics {
     }
 
     /// The metrics in the OpenMetrics text format. The gauges that mirror
-    /// state (health, the table, open connections, reload counts) are read
-    /// from `table` and `stats` now, so a scrape never sees stale health.
-    pub fn render(&self, table: &LoadedTable, stats: &Stats) -> String {
+    /// the serving table (its identity, each service's and instance's
+    /// health) are set from `table` now, so a scrape never sees stale
+    /// health; the caller reads that state when the scrape happens.
+    pub fn render(&self, table: &TableState<'_>) -> String {
         let _one_at_a_time = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
         self.table_info.clear();
         self.table_info
             .get_or_create(&TableInfoLabels {
                 generation: table.generation,
-                source_sha256: table.source_sha256.clone(),
+                source_sha256: table.source_sha256.to_owned(),
             })
             .set(1);
-        self.set_health(&table.health());
-        self.active_connections
-            .set(stats.active_connections.load(Ordering::Relaxed));
-        self.table_reloads
-            .inner()
-            .store(Stats::get(&stats.table_reloads), Ordering::Relaxed);
-        self.table_reload_failures
-            .inner()
-            .store(Stats::get(&stats.table_reload_failures), Ordering::Relaxed);
+        self.set_health(table.services);
         let mut out = String::with_capacity(16 * 1024);
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             // Writing to a String cannot fail; keep the output well-formed anyway.
@@ -506,7 +506,7 @@ impl Metrics {
         out
     }
 
-    fn set_health(&self, services: &[ServiceHealth]) {
+    fn set_health(&self, services: &[ServiceState]) {
         // Cleared first: services and instances gone from the table go too.
         self.service_health.clear();
         self.instance_health.clear();
@@ -516,16 +516,47 @@ impl Metrics {
                 .get_or_create(&ServiceLabels {
                     service_name: service_name.clone(),
                 })
-                .set(i64::from(service.available()));
-            for instance in &service.instances {
+                .set(i64::from(service.instances.iter().any(|(_, up)| *up)));
+            for (instance, up) in &service.instances {
                 self.instance_health
                     .get_or_create(&InstanceLabels {
                         service_name: service_name.clone(),
-                        instance: instance.instance.clone(),
+                        instance: instance.clone(),
                     })
-                    .set(i64::from(instance.health.up && !instance.health.ejected));
+                    .set(i64::from(*up));
             }
         }
+    }
+}
+
+/// What a scrape mirrors of the serving table.
+pub struct TableState<'a> {
+    pub generation: u64,
+    /// Lower-case hex.
+    pub source_sha256: &'a str,
+    pub services: &'a [ServiceState],
+}
+
+/// One service: its instances (`host:port`, `[v6]:port`) and whether each
+/// can take traffic (up and not ejected).
+pub struct ServiceState {
+    pub service: String,
+    pub instances: Vec<(String, bool)>,
+}
+
+/// Counts an open client connection for as long as it lives.
+pub struct ConnectionGuard(Arc<Metrics>);
+
+impl ConnectionGuard {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        metrics.active_connections.inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.active_connections.dec();
     }
 }
 
@@ -632,6 +663,11 @@ pub struct ServiceMetrics {
 
 impl ServiceMetrics {
     /// A failed attempt is being retried on another instance.
+    /// Attempts of this service moved on to another instance.
+    pub fn retries(&self) -> u64 {
+        self.retries.get()
+    }
+
     pub fn retried(&self) {
         self.retries.inc();
     }

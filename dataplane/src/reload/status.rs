@@ -1,7 +1,7 @@
 //! What the admin API says about reloads: when the serving table was
 //! published, and the last refused table's error (until a later table is
 //! published). It records; [`crate::reload::TableStore`] decides when.
-//! The counts themselves live in [`crate::stats::Stats`].
+//! The counts themselves live in [`crate::metrics::Metrics`].
 
 use std::sync::Mutex;
 use std::time::SystemTime;

@@ -70,7 +70,7 @@ pub fn document(table: &LoadedTable, now: SystemTime) -> (StatusCode, Value) {
     let body = json!({
         "status": word(healthy),
         "services": by_name,
-        "timestamp": super::timestamp(now),
+        "timestamp": crate::clock::timestamp(now),
         "generation": table.generation,
     });
     (status, body)

@@ -4,31 +4,37 @@
 //!   `--check-ready`; `GET /live`: liveness (the process answers), for
 //!   container healthchecks that must not depend on the table.
 //! - `GET /metrics` and `GET /health`: the same as on the gateway listener
-//!   ([`crate::observability::serve_builtin`]).
+//!   ([`builtin::serve_builtin`]).
 //! - The admin API, guarded by [`AdminAccess`]: `GET /api/http/routers`,
 //!   `GET /api/http/services`, `GET /api/table` and `POST /api/reload`.
 //!
-//! The documents themselves are rendered by [`crate::observability::api`];
+//! The documents themselves are rendered by [`api`];
 //! this module only routes, checks access and reloads on request.
+
+pub mod access;
+pub mod api;
+pub mod builtin;
+pub mod health_report;
 
 use crate::body::GatewayBody;
 use crate::errors::json_error;
-use crate::observability::access::AdminAccess;
-use crate::observability::{self, api, json_response};
-use crate::reload::{Reloaded, TableStore};
+use crate::reload::{Reloaded, Reloader, TableStore};
+use access::AdminAccess;
+use builtin::json_response;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
 
 /// Answers one admin request.
-pub fn serve_admin(
+pub async fn serve_admin(
     store: &TableStore,
+    reloader: &Reloader,
     access: &AdminAccess,
     request: &Request<Incoming>,
 ) -> Response<GatewayBody> {
     let method = request.method();
     let path = request.uri().path();
-    if let Some(response) = observability::serve_builtin(store, method, path) {
+    if let Some(response) = builtin::serve_builtin(store, method, path) {
         return response;
     }
     let read = matches!(*method, Method::GET | Method::HEAD);
@@ -54,13 +60,18 @@ pub fn serve_admin(
                 );
                 return response;
             }
-            serve_api(store, method, path)
+            serve_api(store, reloader, method, path).await
         }
         _ => json_error(StatusCode::NOT_FOUND, "not found", ""),
     }
 }
 
-fn serve_api(store: &TableStore, method: &Method, path: &str) -> Response<GatewayBody> {
+async fn serve_api(
+    store: &TableStore,
+    reloader: &Reloader,
+    method: &Method,
+    path: &str,
+) -> Response<GatewayBody> {
     let read = matches!(*method, Method::GET | Method::HEAD);
     match path {
         "/api/http/routers" if read => {
@@ -72,7 +83,7 @@ fn serve_api(store: &TableStore, method: &Method, path: &str) -> Response<Gatewa
             json_response(StatusCode::OK, &api::services(&table, &table.spec()))
         }
         "/api/table" if read => json_response(StatusCode::OK, &api::table(store)),
-        "/api/reload" if *method == Method::POST => reload(store),
+        "/api/reload" if *method == Method::POST => reload(store, reloader).await,
         _ => {
             let mut response = json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed", "");
             let allow = if path == "/api/reload" {
@@ -89,9 +100,12 @@ fn serve_api(store: &TableStore, method: &Method, path: &str) -> Response<Gatewa
 }
 
 /// Re-reads the table file now, as SIGHUP does.
-fn reload(store: &TableStore) -> Response<GatewayBody> {
+async fn reload(store: &TableStore, reloader: &Reloader) -> Response<GatewayBody> {
     tracing::info!("admin API: reloading");
-    match store.reload(true) {
+    let Some(outcome) = reloader.reload(true).await else {
+        return json_error(StatusCode::SERVICE_UNAVAILABLE, "reloads have stopped", "");
+    };
+    match outcome {
         Ok(Reloaded::Published { generation }) => json_response(
             StatusCode::OK,
             &json!({"result": "published", "generation": generation}),
