@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/all.sh: every benchmark of issue 5 in one go (about 10 minutes on
+# bench/all.sh: every benchmark in one go (about 10 minutes on
 # 2 cores): the proxies side by side, compiler scaling, reload, memory.
 # Writes the reports, in BENCHMARKS.md's layout, to bench/results-DATE.md
 # (or BENCH_OUT) as well as the terminal. Each script installs what it

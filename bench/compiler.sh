@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/compiler.sh: how `routec check` and `routec build` scale with the
-# number of gateway routes (issue 5, item 2). bench/gen_dsl.py writes a
+# number of gateway routes. bench/gen_dsl.py writes a
 # synthetic routes file with N routes (N/10 services, a 7-step chain, edge
 # routes); each command runs under /usr/bin/time for its wall time and peak
 # RSS and CPU time, best of BENCH_REPEAT runs (default 3). The "per route"

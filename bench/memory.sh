@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/memory.sh: the gateway's resident memory with bench/gen_dsl.py's
-# 10,000-route table (issue 5, item 4): idle after start, peak under wrk
+# 10,000-route table: idle after start, peak under wrk
 # load (keep-alive, 256 connections) on the bare route and on the full
 # chain with a valid JWT, and idle again after the load. For each runtime
 # flavour (--workers 0 and 2). Loopback only; every process stopped by pid.

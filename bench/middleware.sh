@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/middleware.sh: what the Dating Platform's middleware chain costs
-# (issue 10). One gateway, one run: wrk against a route with no chain
+# One gateway, one run: wrk against a route with no chain
 # ("bare") and against a route with the full `api` chain (CORS + per-IP
 # limit + HS256 JWT + per-user limit + access/audit log + JSON errors +
 # security headers), alternating for BENCH_ROUNDS rounds so load from

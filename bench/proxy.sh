@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/proxy.sh: the gateway against nginx and HAProxy, side by side in one
-# run, on loopback only (issue 5, item 1).
+# run, on loopback only.
 #
 # Starts a backend (nginx answering a fixed 200, access log off), nginx as a
 # reverse proxy to it (upstream keepalive), HAProxy as a reverse proxy to it

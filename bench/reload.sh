@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/reload.sh: how fast a replaced routes.bin serves, and what a reload
-# storm costs (issue 5, item 3), with bench/gen_dsl.py's 10,000-route table.
+# storm costs, with bench/gen_dsl.py's 10,000-route table.
 #
 # For each reload debounce (the gateway's quiet time after the last file
 # event; 100 ms is the default), the gateway (--workers 0, pinned to CPU 0)
