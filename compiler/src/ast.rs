@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use crate::diagnostic::{did_you_mean, Diagnostic, Span};
+use crate::diagnostic::{did_you_mean, Code, Diagnostic, Span};
 use crate::syntax::{Block, File, Node, Statement, Value, ValueKind, Word};
 
 /// A value and where it was written.
@@ -361,7 +361,7 @@ pub fn lower(file: &File, diags: &mut Vec<Diagnostic>) -> Program {
             }
             Node::Statement(st) => {
                 let mut d = Diagnostic::error(
-                    "unknown-statement",
+                    Code::UnknownStatement,
                     st.key.span,
                     format!("unknown statement `{}`", st.key.text),
                 )
@@ -427,7 +427,7 @@ impl Lower<'_> {
             "alert" => program.alerts.push(self.alert(block)),
             "chain" => self.push(
                 Diagnostic::error(
-                    "chain-syntax",
+                    Code::ChainSyntax,
                     block.head_span(),
                     "a chain is a statement, not a block",
                 )
@@ -440,7 +440,7 @@ impl Lower<'_> {
             }
             other => {
                 let mut d = Diagnostic::error(
-                    "unknown-block",
+                    Code::UnknownBlock,
                     block.kind.span,
                     format!("unknown block kind `{other}`"),
                 );
@@ -465,7 +465,7 @@ impl Lower<'_> {
             None => {
                 self.push(
                     Diagnostic::error(
-                        "missing-name",
+                        Code::MissingName,
                         block.kind.span,
                         format!("`{}` needs a name", block.kind.text),
                     )
@@ -481,7 +481,7 @@ impl Lower<'_> {
         if let Some(name) = &block.name {
             self.push(
                 Diagnostic::error(
-                    "unexpected-name",
+                    Code::UnexpectedName,
                     name.span,
                     format!("`{}` takes no name", block.kind.text),
                 )
@@ -505,7 +505,7 @@ impl Lower<'_> {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !ok {
             self.push(
-                Diagnostic::error("invalid-name", name.span, format!("invalid name `{}`", name.text))
+                Diagnostic::error(Code::InvalidName, name.span, format!("invalid name `{}`", name.text))
                     .label("not a valid name")
                     .help("names are lower-case letters, digits and `-`, starting with a letter (they become container, router and metric label names)"),
             );
@@ -515,7 +515,7 @@ impl Lower<'_> {
     /// Report statements and nested blocks the caller did not handle.
     fn unknown_key(&mut self, word: &Word, what: &str, keys: &[&str]) {
         let mut d = Diagnostic::error(
-            "unknown-key",
+            Code::UnknownKey,
             word.span,
             format!("unknown key `{}` in {what}", word.text),
         )
@@ -532,7 +532,7 @@ impl Lower<'_> {
         if let Some(first) = seen.0.get(key.text.as_str()) {
             self.push(
                 Diagnostic::error(
-                    "repeated-key",
+                    Code::RepeatedKey,
                     key.span,
                     format!("`{}` is given twice", key.text),
                 )
@@ -667,7 +667,7 @@ impl Lower<'_> {
         if let Some(e) = &email {
             if !e.value.contains('@') {
                 self.push(
-                    Diagnostic::error("invalid-value", e.span, "an ACME email needs an `@`")
+                    Diagnostic::error(Code::InvalidValue, e.span, "an ACME email needs an `@`")
                         .label("not an email address"),
                 );
             }
@@ -823,7 +823,7 @@ impl Lower<'_> {
         if middlewares.is_empty() {
             self.push(
                 Diagnostic::error(
-                    "empty-chain",
+                    Code::EmptyChain,
                     list.span,
                     format!("chain `{}` is empty", name.value),
                 )
@@ -895,7 +895,7 @@ impl Lower<'_> {
                         "database" => decl.database = self.ident(st),
                         "health" | "timeouts" | "upstream_tls" => self.push(
                             Diagnostic::error(
-                                "expected-block",
+                                Code::ExpectedBlock,
                                 st.key.span,
                                 format!("`{}` is a block", st.key.text),
                             )
@@ -914,7 +914,7 @@ impl Lower<'_> {
             let r = decl.replicas.as_ref().map(|r| r.span).unwrap_or_default();
             self.push(
                 Diagnostic::error(
-                    "replicas-and-instances",
+                    Code::ReplicasAndInstances,
                     r,
                     "a service takes `replicas` or `instances`, not both",
                 )
@@ -992,7 +992,7 @@ impl Lower<'_> {
         if decl.cert_file.is_some() != decl.key_file.is_some() {
             self.push(
                 Diagnostic::error(
-                    "incomplete-client-cert",
+                    Code::IncompleteClientCert,
                     block.head_span(),
                     "a client certificate needs both `cert` and `key`",
                 )
@@ -1048,7 +1048,7 @@ impl Lower<'_> {
         match (&decl.prefix, &decl.path) {
             (Some(_), Some(path)) => self.push(
                 Diagnostic::error(
-                    "prefix-and-path",
+                    Code::PrefixAndPath,
                     path.span,
                     "an edge route matches a `prefix` or an exact `path`, not both",
                 )
@@ -1064,7 +1064,7 @@ impl Lower<'_> {
             })
         {
             self.push(
-                Diagnostic::error("missing-priority", decl.name.span, format!("edge route `{}` has no explicit priority", decl.name.value))
+                Diagnostic::error(Code::MissingPriority, decl.name.span, format!("edge route `{}` has no explicit priority", decl.name.value))
                     .label("priority missing")
                     .help("Traefik's default priority is the rule's length, which routes by accident; write `priority N` (higher wins)"),
             );
@@ -1214,7 +1214,7 @@ impl Lower<'_> {
                 if let Some(v) = &decl.frame_options {
                     if !matches!(v.as_str(), "DENY" | "SAMEORIGIN") {
                         cx.push(
-                            Diagnostic::error("invalid-value", st.values_span(), format!("invalid X-Frame-Options `{v}`"))
+                            Diagnostic::error(Code::InvalidValue, st.values_span(), format!("invalid X-Frame-Options `{v}`"))
                                 .help("use \"DENY\" or \"SAMEORIGIN\" (ALLOW-FROM is obsolete; use a CSP frame-ancestors)"),
                         );
                     }
@@ -1265,7 +1265,7 @@ impl Lower<'_> {
         if !token {
             self.push(
                 Diagnostic::error(
-                    "invalid-header-name",
+                    Code::InvalidHeaderName,
                     v.span,
                     format!("invalid header name {:?}", name.value),
                 )
@@ -1327,7 +1327,7 @@ impl Lower<'_> {
                     .is_some_and(|(_, host)| !host.is_empty() && !host.contains('/')));
         if !valid {
             self.push(
-                Diagnostic::error("invalid-origin", v.span, format!("invalid CORS origin {o:?}"))
+                Diagnostic::error(Code::InvalidOrigin, v.span, format!("invalid CORS origin {o:?}"))
                     .label("not an origin")
                     .help("an origin is `scheme://host[:port]` with no path or trailing slash, e.g. \"https://example.com\""),
             );
@@ -1358,7 +1358,7 @@ impl Lower<'_> {
                     if alg.value.eq_ignore_ascii_case("none") {
                         cx.push(
                             Diagnostic::error(
-                                "insecure-algorithm",
+                                Code::InsecureAlgorithm,
                                 alg.span,
                                 "`none` is not a signature algorithm",
                             )
@@ -1366,7 +1366,7 @@ impl Lower<'_> {
                         );
                     } else if !ALGORITHMS.contains(&alg.value.as_str()) {
                         let mut d = Diagnostic::error(
-                            "unknown-algorithm",
+                            Code::UnknownAlgorithm,
                             alg.span,
                             format!("unknown JWT algorithm `{}`", alg.value),
                         );
@@ -1427,7 +1427,7 @@ impl Lower<'_> {
             }
             [v] if matches!(v.kind, ValueKind::Str(_)) => {
                 self.push(
-                    Diagnostic::error("inline-secret", v.span, "a JWT key is written inline")
+                    Diagnostic::error(Code::InlineSecret, v.span, "a JWT key is written inline")
                         .label("secret in the source")
                         .help("secrets never go into routes.dsl or generated files: use `key env JWT_SECRET` or `key file \"/run/secrets/jwt.pem\"`"),
                 );
@@ -1477,7 +1477,7 @@ impl Lower<'_> {
             if !matches!(m.value.as_str(), "GET" | "HEAD") {
                 self.push(
                     Diagnostic::error(
-                        "uncacheable-method",
+                        Code::UncacheableMethod,
                         m.span,
                         format!("{} responses are not cached", m.value),
                     )
@@ -1534,7 +1534,7 @@ impl Lower<'_> {
             [v] if matches!(v.kind, ValueKind::Str(_)) => {
                 self.push(
                     Diagnostic::error(
-                        "inline-secret",
+                        Code::InlineSecret,
                         v.span,
                         "a connection string is written inline",
                     )
@@ -1569,7 +1569,7 @@ impl Lower<'_> {
             Some(name) => {
                 if !ALERT_KINDS.contains(&name.text.as_str()) {
                     let mut d = Diagnostic::error(
-                        "unknown-alert",
+                        Code::UnknownAlert,
                         name.span,
                         format!("unknown alert `{}`", name.text),
                     )
@@ -1584,7 +1584,7 @@ impl Lower<'_> {
             }
             None => {
                 self.push(
-                    Diagnostic::error("missing-name", block.kind.span, "`alert` needs a kind")
+                    Diagnostic::error(Code::MissingName, block.kind.span, "`alert` needs a kind")
                         .help(format!(
                             "write `alert KIND {{` with KIND one of: {}",
                             ALERT_KINDS.join(", ")
@@ -1606,7 +1606,7 @@ impl Lower<'_> {
                     if !(q.value > 0.0 && q.value < 1.0) {
                         cx.push(
                             Diagnostic::error(
-                                "out-of-range",
+                                Code::OutOfRange,
                                 q.span,
                                 "a quantile is between 0 and 1",
                             )
@@ -1666,7 +1666,7 @@ impl Lower<'_> {
             Node::Statement(st) => Some(st),
             Node::Block(b) => {
                 let mut d = Diagnostic::error(
-                    "unexpected-block",
+                    Code::UnexpectedBlock,
                     b.head_span(),
                     format!("{what} takes no `{}` block", b.kind.text),
                 );
@@ -1747,7 +1747,7 @@ impl Lower<'_> {
             return Some(v);
         }
         let mut d = Diagnostic::error(
-            "invalid-value",
+            Code::InvalidValue,
             v.span,
             format!("`{}` is not a valid `{}`", v.value, st.key.text),
         )
@@ -1798,7 +1798,7 @@ impl Lower<'_> {
             Ok(0) if st.key.text != "priority" => {
                 self.push(
                     Diagnostic::error(
-                        "out-of-range",
+                        Code::OutOfRange,
                         v.span,
                         format!("`{}` must be at least 1", st.key.text),
                     )
@@ -1809,8 +1809,12 @@ impl Lower<'_> {
             Ok(n) => Some(S::new(n, v.span)),
             Err(_) => {
                 self.push(
-                    Diagnostic::error("out-of-range", v.span, format!("`{}` is too large", v.raw))
-                        .label("at most 4294967295"),
+                    Diagnostic::error(
+                        Code::OutOfRange,
+                        v.span,
+                        format!("`{}` is too large", v.raw),
+                    )
+                    .label("at most 4294967295"),
                 );
                 None
             }
@@ -1831,7 +1835,7 @@ impl Lower<'_> {
             Ok(p @ 1..=65535) if is_integer => Some(S::new(p as u16, span)),
             _ => {
                 self.push(
-                    Diagnostic::error("invalid-port", span, format!("invalid port `{text}`"))
+                    Diagnostic::error(Code::InvalidPort, span, format!("invalid port `{text}`"))
                         .label("not a port")
                         .help("a port is a whole number from 1 to 65535"),
                 );
@@ -1873,7 +1877,7 @@ impl Lower<'_> {
         let (host, _) = a.value.0.rsplit_once(':').expect("checked above");
         if host.is_empty() {
             self.push(
-                Diagnostic::error("invalid-instance", v.span, "an instance needs a host")
+                Diagnostic::error(Code::InvalidInstance, v.span, "an instance needs a host")
                     .label("no host")
                     .help("write `host:port`, e.g. auth-service-1:8081"),
             );
@@ -1899,7 +1903,7 @@ impl Lower<'_> {
         let Some(bits) = bits.parse::<u32>().ok().filter(|b| *b <= 32) else {
             self.push(
                 Diagnostic::error(
-                    "invalid-cidr",
+                    Code::InvalidCidr,
                     bits_span,
                     format!("invalid prefix length `/{bits}`"),
                 )
@@ -1916,7 +1920,7 @@ impl Lower<'_> {
             let network = std::net::Ipv4Addr::from(addr & mask);
             self.push(
                 Diagnostic::error(
-                    "invalid-cidr",
+                    Code::InvalidCidr,
                     v.span,
                     format!("`{}` has host bits set", v.raw),
                 )
@@ -1933,9 +1937,13 @@ impl Lower<'_> {
             Ok(ip) => Some(u32::from(ip)),
             Err(_) => {
                 self.push(
-                    Diagnostic::error("invalid-ip", span, format!("invalid IPv4 address `{text}`"))
-                        .label("not an IPv4 address")
-                        .help("each of the four parts is a number from 0 to 255"),
+                    Diagnostic::error(
+                        Code::InvalidIp,
+                        span,
+                        format!("invalid IPv4 address `{text}`"),
+                    )
+                    .label("not an IPv4 address")
+                    .help("each of the four parts is a number from 0 to 255"),
                 );
                 None
             }
@@ -1963,7 +1971,7 @@ impl Lower<'_> {
             });
         if !valid || host.value.bytes().any(|b| b.is_ascii_uppercase()) {
             self.push(
-                Diagnostic::error("invalid-host", v.span, format!("invalid host name {:?}", host.value))
+                Diagnostic::error(Code::InvalidHost, v.span, format!("invalid host name {:?}", host.value))
                     .label("not a host name")
                     .help("a host name is lower-case labels of letters, digits and `-` separated by dots (a leading `*.` for a wildcard)"),
             );
@@ -2000,7 +2008,7 @@ impl Lower<'_> {
         };
         if let Some(problem) = problem {
             self.push(
-                Diagnostic::error("invalid-path", v.span, format!("invalid path {p:?}"))
+                Diagnostic::error(Code::InvalidPath, v.span, format!("invalid path {p:?}"))
                     .label("not a normalized path")
                     .help(problem),
             );
@@ -2019,7 +2027,7 @@ impl Lower<'_> {
                 }
                 let upper = m.value.to_ascii_uppercase();
                 let mut d = Diagnostic::error(
-                    "invalid-method",
+                    Code::InvalidMethod,
                     m.span,
                     format!("unknown HTTP method `{}`", m.value),
                 )
@@ -2048,7 +2056,7 @@ impl Lower<'_> {
             let fixed = crate::model::env_var_spelling(n);
             self.push(
                 Diagnostic::error(
-                    "invalid-env-var",
+                    Code::InvalidEnvVar,
                     v.span,
                     format!("invalid environment variable name `{n}`"),
                 )
@@ -2073,7 +2081,7 @@ impl Lower<'_> {
         });
         if !hashed {
             self.push(
-                Diagnostic::error("inline-secret", v.span, "a basic-auth user without a password hash")
+                Diagnostic::error(Code::InlineSecret, v.span, "a basic-auth user without a password hash")
                     .label("expected `user:hash`")
                     .help("write htpasswd lines (`htpasswd -nB user`); plain passwords never go into generated files"),
             );
@@ -2137,7 +2145,7 @@ impl Lower<'_> {
                     format!("invalid duration `{}`: unknown unit `{unit}`", v.raw)
                 };
                 self.push(
-                    Diagnostic::error("invalid-duration", v.span, message)
+                    Diagnostic::error(Code::InvalidDuration, v.span, message)
                         .label("not a duration")
                         .help("a duration is a number and a unit: ms, s, m, h or d (e.g. `30s`, `5m`)"),
                 );
@@ -2160,7 +2168,7 @@ impl Lower<'_> {
             "GiB" => 1 << 30,
             _ => {
                 self.push(
-                    Diagnostic::error("invalid-size", v.span, format!("invalid size `{}`", v.raw))
+                    Diagnostic::error(Code::InvalidSize, v.span, format!("invalid size `{}`", v.raw))
                         .label("not a size")
                         .help("a size is a number and a unit: B, KB, MB, GB, KiB, MiB or GiB (e.g. `16KiB`)"),
                 );
@@ -2195,9 +2203,13 @@ impl Lower<'_> {
             });
         if parsed.is_none() {
             self.push(
-                Diagnostic::error("invalid-rate", v.span, format!("invalid rate `{}`", v.raw))
-                    .label("not a rate")
-                    .help("a rate is a whole number of requests per s, m or h (e.g. `100/s`)"),
+                Diagnostic::error(
+                    Code::InvalidRate,
+                    v.span,
+                    format!("invalid rate `{}`", v.raw),
+                )
+                .label("not a rate")
+                .help("a rate is a whole number of requests per s, m or h (e.g. `100/s`)"),
             );
         }
         parsed.map(|p| S::new(p, v.span))
@@ -2236,7 +2248,7 @@ fn missing_key(block: &Block, key: &str, example: &str) -> Diagnostic {
         None => format!("`{}`", block.kind.text),
     };
     Diagnostic::error(
-        "missing-key",
+        Code::MissingKey,
         block.head_span(),
         format!("{what} has no `{key}`"),
     )
@@ -2245,10 +2257,14 @@ fn missing_key(block: &Block, key: &str, example: &str) -> Diagnostic {
 }
 
 fn repeated_block(kind: &str, span: Span, first: Span) -> Diagnostic {
-    Diagnostic::error("repeated-block", span, format!("a second `{kind}` block"))
-        .label("repeated here")
-        .with_secondary(first, "first given here")
-        .help(format!("a file has at most one `{kind}` block"))
+    Diagnostic::error(
+        Code::RepeatedBlock,
+        span,
+        format!("a second `{kind}` block"),
+    )
+    .label("repeated here")
+    .with_secondary(first, "first given here")
+    .help(format!("a file has at most one `{kind}` block"))
 }
 
 fn arity(st: &Statement, expected: &str) -> Diagnostic {
@@ -2258,7 +2274,7 @@ fn arity(st: &Statement, expected: &str) -> Diagnostic {
         n => format!("{n} values"),
     };
     Diagnostic::error(
-        "wrong-arity",
+        Code::WrongArity,
         st.values_span(),
         format!("`{}` takes {expected}, found {found}", st.key.text),
     )
@@ -2276,7 +2292,7 @@ fn type_error(v: &Value, key: &str, expected: &str) -> Diagnostic {
         format!("`{key}`: ")
     };
     Diagnostic::error(
-        "wrong-type",
+        Code::WrongType,
         v.span,
         format!("{key}expected {expected}, found {}", v.kind.describe()),
     )

@@ -1,0 +1,171 @@
+//! The diagnostic codes: every finding the compiler can report, as one
+//! variant, and the one place that spells each code as the user sees it
+//! (`error[unknown-key]`).
+//!
+//! The spellings are a stable interface (people grep for them, tests and
+//! editors match on them), so they live here and nowhere else; the stages
+//! name a [`Code`] variant and never write the text. This module owns the
+//! names only, not the messages, spans or severities that go with them.
+
+use std::fmt;
+
+/// What a diagnostic is about, independent of its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    // Reading the text ([`syntax`](crate::syntax)).
+    InvalidEscape,
+    Syntax,
+    // One declaration on its own ([`ast`](crate::ast)); `missing-key` and
+    // `out-of-range` are also reported by [`check`](crate::check).
+    ChainSyntax,
+    EmptyChain,
+    ExpectedBlock,
+    IncompleteClientCert,
+    InlineSecret,
+    InsecureAlgorithm,
+    InvalidCidr,
+    InvalidDuration,
+    InvalidEnvVar,
+    InvalidHeaderName,
+    InvalidHost,
+    InvalidInstance,
+    InvalidIp,
+    InvalidMethod,
+    InvalidName,
+    InvalidOrigin,
+    InvalidPath,
+    InvalidPort,
+    InvalidRate,
+    InvalidSize,
+    InvalidValue,
+    MissingKey,
+    MissingName,
+    MissingPriority,
+    OutOfRange,
+    PrefixAndPath,
+    RepeatedBlock,
+    RepeatedKey,
+    ReplicasAndInstances,
+    UncacheableMethod,
+    UnexpectedBlock,
+    UnexpectedName,
+    UnknownAlert,
+    UnknownAlgorithm,
+    UnknownBlock,
+    UnknownKey,
+    UnknownStatement,
+    WrongArity,
+    WrongType,
+    // The program as a whole ([`check`](crate::check)).
+    AlertThreshold,
+    AmbiguousRoutes,
+    BypassesGateway,
+    CorsWildcard,
+    CorsWildcardCredentials,
+    DuplicateName,
+    HealthTimeout,
+    MiddlewareOrder,
+    MiddlewareTier,
+    MissingGateway,
+    MissingPlatform,
+    NoReplicas,
+    PoolBounds,
+    PortConflict,
+    PublicRolePath,
+    RedirectChain,
+    RedirectLoop,
+    RepeatedMiddleware,
+    ShadowedRoute,
+    SharedInstance,
+    SubnetOverlap,
+    TraefikImageVersion,
+    UnknownReference,
+    UnsupportedTraefik,
+    Unused,
+    UnusedChainSetting,
+    WebsocketOutsidePrefix,
+    WildcardNeedsDns,
+}
+
+impl Code {
+    /// The code as rendered in `error[...]` and matched by tests and tools.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Code::InvalidEscape => "invalid-escape",
+            Code::Syntax => "syntax",
+            Code::ChainSyntax => "chain-syntax",
+            Code::EmptyChain => "empty-chain",
+            Code::ExpectedBlock => "expected-block",
+            Code::IncompleteClientCert => "incomplete-client-cert",
+            Code::InlineSecret => "inline-secret",
+            Code::InsecureAlgorithm => "insecure-algorithm",
+            Code::InvalidCidr => "invalid-cidr",
+            Code::InvalidDuration => "invalid-duration",
+            Code::InvalidEnvVar => "invalid-env-var",
+            Code::InvalidHeaderName => "invalid-header-name",
+            Code::InvalidHost => "invalid-host",
+            Code::InvalidInstance => "invalid-instance",
+            Code::InvalidIp => "invalid-ip",
+            Code::InvalidMethod => "invalid-method",
+            Code::InvalidName => "invalid-name",
+            Code::InvalidOrigin => "invalid-origin",
+            Code::InvalidPath => "invalid-path",
+            Code::InvalidPort => "invalid-port",
+            Code::InvalidRate => "invalid-rate",
+            Code::InvalidSize => "invalid-size",
+            Code::InvalidValue => "invalid-value",
+            Code::MissingKey => "missing-key",
+            Code::MissingName => "missing-name",
+            Code::MissingPriority => "missing-priority",
+            Code::OutOfRange => "out-of-range",
+            Code::PrefixAndPath => "prefix-and-path",
+            Code::RepeatedBlock => "repeated-block",
+            Code::RepeatedKey => "repeated-key",
+            Code::ReplicasAndInstances => "replicas-and-instances",
+            Code::UncacheableMethod => "uncacheable-method",
+            Code::UnexpectedBlock => "unexpected-block",
+            Code::UnexpectedName => "unexpected-name",
+            Code::UnknownAlert => "unknown-alert",
+            Code::UnknownAlgorithm => "unknown-algorithm",
+            Code::UnknownBlock => "unknown-block",
+            Code::UnknownKey => "unknown-key",
+            Code::UnknownStatement => "unknown-statement",
+            Code::WrongArity => "wrong-arity",
+            Code::WrongType => "wrong-type",
+            Code::AlertThreshold => "alert-threshold",
+            Code::AmbiguousRoutes => "ambiguous-routes",
+            Code::BypassesGateway => "bypasses-gateway",
+            Code::CorsWildcard => "cors-wildcard",
+            Code::CorsWildcardCredentials => "cors-wildcard-credentials",
+            Code::DuplicateName => "duplicate-name",
+            Code::HealthTimeout => "health-timeout",
+            Code::MiddlewareOrder => "middleware-order",
+            Code::MiddlewareTier => "middleware-tier",
+            Code::MissingGateway => "missing-gateway",
+            Code::MissingPlatform => "missing-platform",
+            Code::NoReplicas => "no-replicas",
+            Code::PoolBounds => "pool-bounds",
+            Code::PortConflict => "port-conflict",
+            Code::PublicRolePath => "public-role-path",
+            Code::RedirectChain => "redirect-chain",
+            Code::RedirectLoop => "redirect-loop",
+            Code::RepeatedMiddleware => "repeated-middleware",
+            Code::ShadowedRoute => "shadowed-route",
+            Code::SharedInstance => "shared-instance",
+            Code::SubnetOverlap => "subnet-overlap",
+            Code::TraefikImageVersion => "traefik-image-version",
+            Code::UnknownReference => "unknown-reference",
+            Code::UnsupportedTraefik => "unsupported-traefik",
+            Code::Unused => "unused",
+            Code::UnusedChainSetting => "unused-chain-setting",
+            Code::WebsocketOutsidePrefix => "websocket-outside-prefix",
+            Code::WildcardNeedsDns => "wildcard-needs-dns",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
