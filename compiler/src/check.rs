@@ -7,7 +7,7 @@
 //! an order that cannot work, and contradictory settings (CORS `*` with
 //! credentials, health-check timeouts longer than their interval, pools with
 //! max below min). It reads the [`ast`](crate::ast) and only reports; it
-//! builds nothing (the [`lower`](crate::lower) stage does, once this stage
+//! builds nothing ([`modeling`](crate::modeling) does, once this stage
 //! found no errors).
 
 use std::collections::HashMap;

@@ -36,5 +36,5 @@ mod service;
 mod types;
 mod values;
 
-pub use read::lower;
+pub use read::read;
 pub use types::*;

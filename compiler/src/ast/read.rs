@@ -31,9 +31,9 @@ fn top_level_kinds() -> impl Iterator<Item = &'static str> {
     DECLARATION_KINDS.iter().chain(MIDDLEWARE_KINDS).copied()
 }
 
-/// Lower a syntax tree into declarations, reporting what each one gets
+/// Read a syntax tree into declarations, reporting what each one gets
 /// wrong on its own into `diags`.
-pub fn lower(file: &File, diags: &mut Vec<Diagnostic>) -> Program {
+pub fn read(file: &File, diags: &mut Vec<Diagnostic>) -> Program {
     let mut cx = Reader::new(diags);
     let mut program = Program::default();
     for node in &file.items {

@@ -41,8 +41,9 @@ pub mod defaults {
     pub const RATE_BURST: u64 = 1;
 }
 
-/// Build the model. `file` and `sha256` describe the source.
-pub fn lower(program: &Program, file: &str, sha256: &str) -> Model {
+/// Build the model of a checked program. `file` and `sha256` describe the
+/// source.
+pub fn build_model(program: &Program, file: &str, sha256: &str) -> Model {
     let platform = program.platform.clone().unwrap_or_default();
     let serving_entrypoints: Vec<String> = program
         .entrypoints
