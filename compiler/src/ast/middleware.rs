@@ -61,11 +61,9 @@ impl Reader<'_> {
                 MiddlewareDeclConfig::AccessLog { audit }
             }
             "errors" => {
-                let mut format = "json".to_string();
+                let mut format = None;
                 self.statements(block, &["format"], &[], |cx, st| {
-                    if let Some(f) = cx.one_of(st, &["json"]) {
-                        format = f.value;
-                    }
+                    format = cx.one_of(st, &["json"]).map(|f| f.value);
                 });
                 MiddlewareDeclConfig::Errors { format }
             }
@@ -180,10 +178,7 @@ impl Reader<'_> {
             "max_age",
             "credentials",
         ];
-        let mut decl = CorsDecl {
-            max_age_s: 600,
-            ..Default::default()
-        };
+        let mut decl = CorsDecl::default();
         self.statements(block, KEYS, &[], |cx, st| match st.key.text.as_str() {
             "origins" => decl.origins = cx.list(st, Self::origin_value),
             "methods" => decl.methods = cx.methods(st),
@@ -201,7 +196,7 @@ impl Reader<'_> {
                     .map(|s| s.value)
                     .collect()
             }
-            "max_age" => decl.max_age_s = cx.duration(st).map_or(600, |d| d.value / 1000),
+            "max_age" => decl.max_age_s = cx.duration(st).map(|d| d.value / 1000),
             "credentials" => decl.credentials = cx.bool(st),
             // Unknown keys were reported by `statements`.
             _ => {}

@@ -158,6 +158,8 @@ pub struct MiddlewareDecl {
     pub config: MiddlewareDeclConfig,
 }
 
+/// A middleware's settings by kind. `Errors { format: None }`: no `format`
+/// written; the model takes the table's default.
 #[derive(Debug, Clone)]
 pub enum MiddlewareDeclConfig {
     StripPrefix { prefixes: Vec<S<String>> },
@@ -169,7 +171,7 @@ pub enum MiddlewareDeclConfig {
     RateLimit(RateLimitDecl),
     Cache(CacheDecl),
     AccessLog { audit: bool },
-    Errors { format: String },
+    Errors { format: Option<String> },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -193,7 +195,8 @@ pub struct CorsDecl {
     pub methods: Vec<S<String>>,
     pub headers: Vec<String>,
     pub expose: Vec<String>,
-    pub max_age_s: u64,
+    /// `None`: not written; the model takes the table's default.
+    pub max_age_s: Option<u64>,
     pub credentials: Option<S<bool>>,
 }
 
