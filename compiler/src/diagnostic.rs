@@ -5,7 +5,7 @@
 //! Every stage produces [`Diagnostic`]s with byte [`Span`]s into the original
 //! source; this module owns only their shape and their rendering, not the
 //! decisions about what is wrong. The codes themselves are [`Code`], spelled
-//! in [`code`] and nowhere else.
+//! in `diagnostic/code.rs` and nowhere else.
 
 mod code;
 
