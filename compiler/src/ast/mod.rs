@@ -10,6 +10,9 @@
 //! [`check`](crate::check). Declarations with errors are still returned, with
 //! defaults in place of the bad values, so that later checks can report more
 //! than the first problem; the model is only built when there are no errors.
+//! A setting with a default stays `None` here when left out: the default is
+//! filled when the model is built ([`modeling`](crate::modeling)), not by a
+//! reader (a `true`/`false` switch left out is simply off).
 //!
 //! One file per concern, with no circles between them: `types` holds the
 //! declarations and imports nothing from its siblings; `reader` holds the
