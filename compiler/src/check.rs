@@ -7,13 +7,13 @@
 //! an order that cannot work, and contradictory settings (CORS `*` with
 //! credentials, health-check timeouts longer than their interval, pools with
 //! max below min). It reads the [`ast`](crate::ast) and only reports; it
-//! builds nothing (the [`lower`](crate::lower) stage does, once this stage
+//! builds nothing ([`modeling`](crate::modeling) does, once this stage
 //! found no errors).
 
 use std::collections::HashMap;
 
 use crate::ast::{EdgeTargetDecl, MiddlewareDecl, MiddlewareDeclConfig, Program, S};
-use crate::diagnostic::{did_you_mean, Diagnostic, Span};
+use crate::diagnostic::{did_you_mean, Code, Diagnostic, Span};
 use crate::model::MiddlewareKind;
 use crate::routes::{conflicts, derive_gateway_routes, Conflict, PathKind, RouteShape, Tier};
 
@@ -89,7 +89,7 @@ impl<'p> Checker<'p, '_> {
             return true;
         }
         let mut d = Diagnostic::error(
-            "unknown-reference",
+            Code::UnknownReference,
             name.span,
             format!("unknown {} `{}`", ns.noun(), name.value),
         )
@@ -130,7 +130,7 @@ impl<'p> Checker<'p, '_> {
         let p = self.program;
         if p.platform.is_none() {
             self.push(
-                Diagnostic::error("missing-platform", Span::new(0, 0), "no `platform` block")
+                Diagnostic::error(Code::MissingPlatform, Span::new(0, 0), "no `platform` block")
                     .help("every file declares its platform: `platform NAME {` with `domain`, `network` and `subnet`"),
             );
         }
@@ -152,7 +152,7 @@ impl<'p> Checker<'p, '_> {
                 .unwrap_or_default();
             self.push(
                 Diagnostic::error(
-                    "missing-gateway",
+                    Code::MissingGateway,
                     span,
                     "routes go to the gateway, but there is no `gateway` block",
                 )
@@ -189,7 +189,7 @@ impl<'p> Checker<'p, '_> {
             if let Some(previous) = first.get(name.value.as_str()) {
                 self.push(
                     Diagnostic::error(
-                        "duplicate-name",
+                        Code::DuplicateName,
                         name.span,
                         format!("{noun} `{}` is declared twice", name.value),
                     )
@@ -212,7 +212,7 @@ impl<'p> Checker<'p, '_> {
             if let Some(first) = ports.get(&e.port) {
                 self.push(
                     Diagnostic::error(
-                        "port-conflict",
+                        Code::PortConflict,
                         e.address.span,
                         format!("two entrypoints listen on port {}", e.port),
                     )
@@ -226,7 +226,7 @@ impl<'p> Checker<'p, '_> {
                 if target.value == e.name.value {
                     self.push(
                         Diagnostic::error(
-                            "redirect-loop",
+                            Code::RedirectLoop,
                             target.span,
                             "an entrypoint redirects to itself",
                         )
@@ -241,7 +241,7 @@ impl<'p> Checker<'p, '_> {
                     if t.redirect.is_some() {
                         self.push(
                             Diagnostic::error(
-                                "redirect-chain",
+                                Code::RedirectChain,
                                 target.span,
                                 format!("`{}` redirects again", target.value),
                             )
@@ -261,7 +261,7 @@ impl<'p> Checker<'p, '_> {
         if let Some(edge) = &p.edge_subnet {
             if cidrs_overlap(&edge.value, &p.subnet.value) {
                 self.push(
-                    Diagnostic::error("subnet-overlap", edge.span, "the edge and internal subnets overlap")
+                    Diagnostic::error(Code::SubnetOverlap, edge.span, "the edge and internal subnets overlap")
                         .label("edge network")
                         .with_secondary(p.subnet.span, "internal network")
                         .help("Docker cannot create two networks with overlapping subnets; pick disjoint ranges"),
@@ -277,7 +277,7 @@ impl<'p> Checker<'p, '_> {
         let version = match &p.traefik {
             Some(v) if v.value != 2 && v.value != 3 => {
                 self.push(
-                    Diagnostic::error("unsupported-traefik", v.span, format!("Traefik {} is not a target", v.value))
+                    Diagnostic::error(Code::UnsupportedTraefik, v.span, format!("Traefik {} is not a target", v.value))
                         .label("unsupported version")
                         .help("`traefik 3` (the default: v3 rule syntax, hardened entrypoints) or `traefik 2` (v2.11, for teams still on v2)"),
                 );
@@ -294,7 +294,7 @@ impl<'p> Checker<'p, '_> {
         };
         if major != version {
             let mut d = Diagnostic::error(
-                "traefik-image-version",
+                Code::TraefikImageVersion,
                 image.span,
                 format!("`{}` runs Traefik {major}, but the edge files are written for Traefik {version}", image.value),
             )
@@ -323,7 +323,7 @@ impl<'p> Checker<'p, '_> {
                     .find(|d| d.value.starts_with("*."))
                 {
                     self.push(
-                        Diagnostic::error("wildcard-needs-dns", wild.span, format!("wildcard `{}` cannot be issued with the {} challenge", wild.value, r.challenge.value))
+                        Diagnostic::error(Code::WildcardNeedsDns, wild.span, format!("wildcard `{}` cannot be issued with the {} challenge", wild.value, r.challenge.value))
                             .label("wildcard")
                             .with_secondary(r.challenge.span, "challenge")
                             .help("ACME issues wildcards only via DNS-01: use `challenge dns PROVIDER`, or list the host names"),
@@ -419,7 +419,7 @@ impl<'p> Checker<'p, '_> {
                     };
                     self.push(
                         Diagnostic::error(
-                            "middleware-tier",
+                            Code::MiddlewareTier,
                             name.span,
                             format!("`{}` cannot run at the edge", name.value),
                         )
@@ -439,7 +439,7 @@ impl<'p> Checker<'p, '_> {
                 let kind = kind_of(&m.config);
                 if !kind.runs_in_gateway() {
                     self.push(
-                        Diagnostic::error("middleware-tier", name.span, format!("`{}` cannot run in the gateway", name.value))
+                        Diagnostic::error(Code::MiddlewareTier, name.span, format!("`{}` cannot run in the gateway", name.value))
                             .label(format!("in chain `{}`", chain.name.value))
                             .with_secondary(m.kind_span, format!("a `{}` middleware", kind.keyword()))
                             .help("basic auth belongs at the edge (dashboard, metrics); the gateway authenticates with `jwt`"),
@@ -452,7 +452,7 @@ impl<'p> Checker<'p, '_> {
                             && jwt_at.is_none() =>
                     {
                         self.push(
-                            Diagnostic::error("middleware-order", name.span, format!("`{}` limits per user, but no `jwt` runs before it", name.value))
+                            Diagnostic::error(Code::MiddlewareOrder, name.span, format!("`{}` limits per user, but no `jwt` runs before it", name.value))
                                 .label(format!("in chain `{}`", chain.name.value))
                                 .help("only a verified token names a user: put the per-user limit after the `jwt` middleware"),
                         );
@@ -461,7 +461,7 @@ impl<'p> Checker<'p, '_> {
                         if jwt_at.is_none() && chain_has_jwt(self.program, &chain.middlewares) =>
                     {
                         self.push(
-                            Diagnostic::error("middleware-order", name.span, format!("cache `{}` runs before authentication", name.value))
+                            Diagnostic::error(Code::MiddlewareOrder, name.span, format!("cache `{}` runs before authentication", name.value))
                                 .label(format!("in chain `{}`", chain.name.value))
                                 .help("a cache before `jwt` would serve one user's response to another, or to nobody authenticated; move it after `jwt`"),
                         );
@@ -474,7 +474,7 @@ impl<'p> Checker<'p, '_> {
                 if let Some(first) = seen.insert(&name.value, name.span) {
                     self.push(
                         Diagnostic::error(
-                            "repeated-middleware",
+                            Code::RepeatedMiddleware,
                             name.span,
                             format!(
                                 "`{}` appears twice in chain `{}`",
@@ -498,7 +498,7 @@ impl<'p> Checker<'p, '_> {
                         (wildcard, c.credentials.as_ref().filter(|c| c.value))
                     {
                         self.push(
-                            Diagnostic::error("cors-wildcard-credentials", w.span, "CORS origin `*` together with credentials")
+                            Diagnostic::error(Code::CorsWildcardCredentials, w.span, "CORS origin `*` together with credentials")
                                 .label("any origin")
                                 .with_secondary(cred.span, "credentials allowed")
                                 .help("browsers refuse this, and echoing any origin with credentials would let every site act as the user; list the origins"),
@@ -506,7 +506,7 @@ impl<'p> Checker<'p, '_> {
                     }
                     if wildcard.is_some() && c.origins.len() > 1 {
                         self.push(Diagnostic::warning(
-                            "cors-wildcard",
+                            Code::CorsWildcard,
                             wildcard.map(|w| w.span).unwrap_or_default(),
                             "`*` makes the other origins redundant",
                         ));
@@ -518,7 +518,7 @@ impl<'p> Checker<'p, '_> {
                             crate::routes::prefix_matches(Tier::Gateway, &p.value, &path.value)
                         }) {
                             self.push(
-                                Diagnostic::error("public-role-path", path.span, format!("`{}` requires roles but is public", path.value))
+                                Diagnostic::error(Code::PublicRolePath, path.span, format!("`{}` requires roles but is public", path.value))
                                     .label("roles required here")
                                     .with_secondary(public.span, "made public here")
                                     .help("a public path is served without a token, so no role can be checked"),
@@ -531,7 +531,7 @@ impl<'p> Checker<'p, '_> {
                         if burst.value < 1 {
                             self.push(
                                 Diagnostic::error(
-                                    "out-of-range",
+                                    Code::OutOfRange,
                                     burst.span,
                                     "burst must be at least 1",
                                 )
@@ -568,7 +568,7 @@ impl<'p> Checker<'p, '_> {
                     if *other != s.name.value {
                         self.push(
                             Diagnostic::error(
-                                "shared-instance",
+                                Code::SharedInstance,
                                 span,
                                 format!("`{}:{}` is an instance of two services", key.0, key.1),
                             )
@@ -585,7 +585,7 @@ impl<'p> Checker<'p, '_> {
                 if let (Some(interval), Some(timeout)) = (&h.interval_ms, &h.timeout_ms) {
                     if timeout.value >= interval.value {
                         self.push(
-                            Diagnostic::error("health-timeout", timeout.span, "the health-check timeout is not shorter than its interval")
+                            Diagnostic::error(Code::HealthTimeout, timeout.span, "the health-check timeout is not shorter than its interval")
                                 .label("timeout")
                                 .with_secondary(interval.span, "interval")
                                 .help("checks would overlap (Traefik silently raises the interval); make the timeout shorter"),
@@ -602,7 +602,7 @@ impl<'p> Checker<'p, '_> {
                     .any(|p| crate::routes::prefix_matches(Tier::Gateway, &p.value, &ws.value));
                 if !inside {
                     let mut d = Diagnostic::error(
-                        "websocket-outside-prefix",
+                        Code::WebsocketOutsidePrefix,
                         ws.span,
                         format!(
                             "WebSocket path `{}` is outside service `{}`'s prefixes",
@@ -621,7 +621,7 @@ impl<'p> Checker<'p, '_> {
                 let span = s.chain.as_ref().map(|c| c.span).unwrap_or_default();
                 self.push(
                     Diagnostic::warning(
-                        "unused-chain-setting",
+                        Code::UnusedChainSetting,
                         span,
                         format!("service `{}` has a chain but no gateway path", s.name.value),
                     )
@@ -644,7 +644,7 @@ impl<'p> Checker<'p, '_> {
                 if let Some(s) = p.services.iter().find(|s| s.name.value == name.value) {
                     if !s.prefixes.is_empty() || !s.websockets.is_empty() {
                         self.push(
-                            Diagnostic::error("bypasses-gateway", *span, format!("edge route `{}` goes straight to gateway service `{}`", r.name.value, name.value))
+                            Diagnostic::error(Code::BypassesGateway, *span, format!("edge route `{}` goes straight to gateway service `{}`", r.name.value, name.value))
                                 .label("skips the gateway's policy")
                                 .help("services with gateway paths are reachable only through the gateway: write `to gateway`"),
                         );
@@ -689,7 +689,7 @@ impl<'p> Checker<'p, '_> {
             let (ra, rb) = (&shapes[a], &shapes[b]);
             let d = match conflict {
                 Conflict::Ambiguous => Diagnostic::error(
-                    "ambiguous-routes",
+                    Code::AmbiguousRoutes,
                     rb.span,
                     format!("{noun}s `{}` and `{}` overlap at the same priority {}", ra.name, rb.name, rb.priority),
                 )
@@ -700,7 +700,7 @@ impl<'p> Checker<'p, '_> {
                     Tier::Gateway => "the gateway could not tell which wins; give the services different `priority` values or disjoint prefixes",
                 }),
                 Conflict::Shadows => Diagnostic::warning(
-                    "shadowed-route",
+                    Code::ShadowedRoute,
                     rb.span,
                     format!("{noun} `{}` can never match: `{}` has a higher priority and matches everything it does", rb.name, ra.name),
                 )
@@ -718,7 +718,7 @@ impl<'p> Checker<'p, '_> {
                 if max.value < min.value {
                     self.push(
                         Diagnostic::error(
-                            "pool-bounds",
+                            Code::PoolBounds,
                             max.span,
                             format!("pool max {} is below pool min {}", max.value, min.value),
                         )
@@ -730,7 +730,7 @@ impl<'p> Checker<'p, '_> {
             if d.replica_envs.is_empty() && d.primary_env.is_some() {
                 self.push(
                     Diagnostic::note(
-                        "no-replicas",
+                        Code::NoReplicas,
                         d.name.span,
                         format!(
                             "database `{}` has no replicas: reads go to the primary",
@@ -755,7 +755,7 @@ impl<'p> Checker<'p, '_> {
                     if let Some(t) = &a.threshold {
                         self.push(
                             Diagnostic::error(
-                                "alert-threshold",
+                                Code::AlertThreshold,
                                 t.span,
                                 format!("alert `{}` takes no threshold", a.kind.value),
                             )
@@ -777,7 +777,7 @@ impl<'p> Checker<'p, '_> {
                 let span = a.threshold.as_ref().map_or(a.kind.span, |t| t.span);
                 self.push(
                     Diagnostic::error(
-                        "alert-threshold",
+                        Code::AlertThreshold,
                         span,
                         format!("alert `{}` needs a threshold that is {wants}", a.kind.value),
                     )
@@ -792,7 +792,7 @@ impl<'p> Checker<'p, '_> {
             if a.kind.value == "latency" && a.quantile.is_none() {
                 self.push(
                     Diagnostic::error(
-                        "missing-key",
+                        Code::MissingKey,
                         a.kind.span,
                         "alert `latency` has no `quantile`",
                     )
@@ -824,7 +824,7 @@ impl<'p> Checker<'p, '_> {
             if !used_middlewares.contains(&m.name.value.as_str()) {
                 self.push(
                     Diagnostic::warning(
-                        "unused",
+                        Code::Unused,
                         m.name.span,
                         format!("middleware `{}` is never used", m.name.value),
                     )
@@ -846,7 +846,7 @@ impl<'p> Checker<'p, '_> {
             if !used_chains.contains(&c.name.value.as_str()) {
                 self.push(
                     Diagnostic::warning(
-                        "unused",
+                        Code::Unused,
                         c.name.span,
                         format!("chain `{}` is never used", c.name.value),
                     )

@@ -4,12 +4,17 @@
 //!
 //! Every stage produces [`Diagnostic`]s with byte [`Span`]s into the original
 //! source; this module owns only their shape and their rendering, not the
-//! decisions about what is wrong.
+//! decisions about what is wrong. The codes themselves are [`Code`], spelled
+//! in `diagnostic/code.rs` and nowhere else.
+
+mod code;
 
 use std::fmt;
 use std::sync::Arc;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+
+pub use code::Code;
 
 /// A byte range `start..end` in the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -57,8 +62,9 @@ pub struct Label {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
-    /// A stable, greppable identifier such as `unknown-reference`.
-    pub code: &'static str,
+    /// What the finding is about; rendered as a stable, greppable
+    /// identifier such as `unknown-reference`.
+    pub code: Code,
     pub message: String,
     /// The span the finding is about; its label may be empty.
     pub primary: Label,
@@ -69,19 +75,19 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+    pub fn error(code: Code, span: Span, message: impl Into<String>) -> Self {
         Self::new(Severity::Error, code, span, message)
     }
 
-    pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+    pub fn warning(code: Code, span: Span, message: impl Into<String>) -> Self {
         Self::new(Severity::Warning, code, span, message)
     }
 
-    pub fn note(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+    pub fn note(code: Code, span: Span, message: impl Into<String>) -> Self {
         Self::new(Severity::Note, code, span, message)
     }
 
-    fn new(severity: Severity, code: &'static str, span: Span, message: impl Into<String>) -> Self {
+    fn new(severity: Severity, code: Code, span: Span, message: impl Into<String>) -> Self {
         Self {
             severity,
             code,
@@ -152,15 +158,22 @@ impl Diagnostics {
     }
 
     /// Sort by position, then severity, so output does not depend on which
-    /// check ran first.
+    /// check ran first. Codes compare by their spelling, so the order does
+    /// not depend on the order of [`Code`]'s variants either.
     pub fn sort(&mut self) {
         self.items.sort_by(|a, b| {
-            (a.primary.span.start, a.severity, a.code, &a.message).cmp(&(
-                b.primary.span.start,
-                b.severity,
-                b.code,
-                &b.message,
-            ))
+            (
+                a.primary.span.start,
+                a.severity,
+                a.code.as_str(),
+                &a.message,
+            )
+                .cmp(&(
+                    b.primary.span.start,
+                    b.severity,
+                    b.code.as_str(),
+                    &b.message,
+                ))
         });
         self.items.dedup();
     }

@@ -1,9 +1,11 @@
 //! `routec`: the routes language's compiler, as a library.
 //!
 //! The pipeline reads in one direction, one module per stage:
-//! source -> [`syntax`] (pest parse tree, comments kept) -> [`ast`] (typed,
-//! every value with its span) -> [`check`] (semantic analysis) -> [`lower`]
-//! -> [`model`] (the checked meaning) -> [`emit`] (one module per output).
+//! source -> [`syntax::parse`] (pest parse tree, comments kept) ->
+//! [`ast::read`] (typed declarations, every value with its span) ->
+//! [`check`] (semantic analysis) -> [`modeling::build_model`] (defaults
+//! applied, references resolved) -> [`model`] (the checked meaning) ->
+//! [`emit`] (one module per output).
 //! Diagnostics ([`diagnostic`]) carry byte spans from the first stage to the
 //! last. [`fmt`] and [`explain`] are the other two consumers of the tree and
 //! the model. The command-line front end lives in `main.rs`; this crate does
@@ -16,8 +18,8 @@ pub mod emit;
 pub mod explain;
 pub mod fmt;
 pub mod inspect;
-pub mod lower;
 pub mod model;
+pub mod modeling;
 pub mod output;
 pub mod routes;
 pub mod syntax;
@@ -41,7 +43,7 @@ pub struct Compiled {
 pub fn compile(source: &str, file_name: &str) -> Result<Compiled, Diagnostics> {
     let mut diagnostics = Diagnostics::new(file_name, source);
     let program = match syntax::parse(source) {
-        Ok(file) => ast::lower(&file, &mut diagnostics.items),
+        Ok(file) => ast::read(&file, &mut diagnostics.items),
         Err(error) => {
             diagnostics.items.push(*error);
             return Err(diagnostics);
@@ -53,7 +55,7 @@ pub fn compile(source: &str, file_name: &str) -> Result<Compiled, Diagnostics> {
         return Err(diagnostics);
     }
     let sha256 = hex::encode(Sha256::digest(source.as_bytes()));
-    let model = lower::lower(&program, file_name, &sha256);
+    let model = modeling::build_model(&program, file_name, &sha256);
     Ok(Compiled { model, diagnostics })
 }
 

@@ -10,7 +10,7 @@
 use pest::iterators::Pair;
 use pest::Parser;
 
-use crate::diagnostic::{Diagnostic, Span};
+use crate::diagnostic::{Code, Diagnostic, Span};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "grammar.pest"]
@@ -269,7 +269,7 @@ fn unescape(text: &str, span: Span) -> Result<String, Box<Diagnostic>> {
                 let end = start + 1 + other.map_or(0, |(_, c)| c.len_utf8());
                 return Err(Box::new(
                     Diagnostic::error(
-                        "invalid-escape",
+                        Code::InvalidEscape,
                         Span::new(start, end),
                         "invalid escape in string",
                     )
@@ -303,7 +303,7 @@ fn syntax_error(error: pest::error::Error<Rule>) -> Diagnostic {
     } else {
         format!("syntax error: expected {}", join_or(&expected))
     };
-    Diagnostic::error("syntax", Span::new(at, at), message).label("here").help(
+    Diagnostic::error(Code::Syntax, Span::new(at, at), message).label("here").help(
         "a statement is `key value...` on one line; a block is `kind [name] {` on one line, its body, then `}` on a line of its own",
     )
 }

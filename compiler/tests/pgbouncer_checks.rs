@@ -42,7 +42,7 @@ fn findings(diagnostics: &Diagnostics) -> Vec<(Severity, &'static str)> {
     diagnostics
         .items
         .iter()
-        .map(|d| (d.severity, d.code))
+        .map(|d| (d.severity, d.code.as_str()))
         .collect()
 }
 
@@ -141,7 +141,7 @@ fn unknown_database_is_an_error_with_a_suggestion() {
         .iter()
         .find(|d| d.is_error())
         .expect("an error");
-    assert_eq!(error.code, "unknown-reference");
+    assert_eq!(error.code.as_str(), "unknown-reference");
     assert!(
         error.message.contains("unknown database `mian`"),
         "{}",

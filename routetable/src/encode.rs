@@ -208,7 +208,7 @@ impl Builder {
     }
 
     /// The kind-specific words of a middleware (FORMAT.md lists each layout;
-    /// `view::BodyReader` reads them back in the same order).
+    /// `view::middleware` reads them back in the same order).
     fn middleware_body(&mut self, config: &MiddlewareConfig) -> Vec<u32> {
         let mut w = Vec::new();
         match config {

@@ -8,7 +8,9 @@
 //! - the reader ([`Table::from_bytes`]), which validates everything once
 //!   and returns a [`TableView`] reading the bytes in place;
 //! - matching ([`TableView::lookup`]) and request path normalization
-//!   ([`normalize_path`]), whose rules FORMAT.md states.
+//!   ([`normalize_path`]), whose rules FORMAT.md states;
+//! - the [`defaults`] of every setting the table carries, shared by the
+//!   compiler that writes them and the gateway that reads them.
 //!
 //! It owns no I/O (no file writing or mapping) and no knowledge of the DSL:
 //! `routec` maps its model to a [`TableSpec`], the data plane maps the file.
@@ -21,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod defaults;
 mod encode;
 mod error;
 pub mod layout;

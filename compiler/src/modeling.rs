@@ -3,46 +3,31 @@
 //!
 //! Runs only on a program that passed [`check`](crate::check) with no
 //! errors, so it does not report anything; the defaults it applies are the
-//! language's documented defaults, all in this one file.
+//! language's documented defaults: those the route table carries are
+//! [`routetable::defaults`] (the gateway reads the same constants), the rest
+//! are [`defaults`] below. No stage before this one fills a default.
 
 use crate::ast::{self, EdgeTargetDecl, KeyDecl, MiddlewareDeclConfig, Program, Threshold};
 use crate::model::*;
 use crate::routes::{derive_gateway_routes, PathKind};
+use routetable::defaults as table_defaults;
 
-/// Defaults, named so the README and the code agree.
+/// Defaults of the settings the route table does not carry (the gateway's
+/// container, PgBouncer's pool); those it carries are
+/// [`routetable::defaults`], which the gateway shares. Named so the README
+/// and the code agree.
 pub mod defaults {
     pub const GATEWAY_IMAGE: &str = "routec/dataplane:latest";
     pub const GATEWAY_PORT: u16 = 8080;
-    pub const MAX_CONNECTIONS: u32 = 10_000;
-    pub const MAX_HEADER_BYTES: u64 = 16 * 1024;
-    pub const MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
-    pub const HEADER_TIMEOUT_MS: u64 = 10_000;
-    /// The seed's resolver cache TTL.
-    pub const DNS_TTL_MS: u64 = 300_000;
-    /// The seed's connection limits: 100 in all, 20 per host.
-    pub const POOL_MAX_TOTAL: u32 = 100;
-    pub const POOL_MAX_PER_HOST: u32 = 20;
-    pub const POOL_IDLE_TIMEOUT_MS: u64 = 90_000;
-    pub const HEALTH_INTERVAL_MS: u64 = 30_000;
-    pub const HEALTH_TIMEOUT_MS: u64 = 5_000;
-    pub const HEALTHY_THRESHOLD: u32 = 1;
-    pub const UNHEALTHY_THRESHOLD: u32 = 3;
-    pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
-    pub const RESPONSE_TIMEOUT_MS: u64 = 30_000;
-    pub const WEBSOCKET_IDLE_MS: u64 = 300_000;
-    pub const JWT_LEEWAY_S: u64 = 30;
-    pub const ROLES_CLAIM: &str = "roles";
-    pub const CACHE_MAX_ENTRIES: u64 = 10_000;
-    pub const CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;
     pub const POOL_MIN: u32 = 5;
     pub const POOL_MAX: u32 = 20;
     pub const COMMAND_TIMEOUT_MS: u64 = 30_000;
     pub const POOL_MODE: &str = "transaction";
-    pub const RATE_BURST: u64 = 1;
 }
 
-/// Build the model. `file` and `sha256` describe the source.
-pub fn lower(program: &Program, file: &str, sha256: &str) -> Model {
+/// Build the model of a checked program. `file` and `sha256` describe the
+/// source.
+pub fn build_model(program: &Program, file: &str, sha256: &str) -> Model {
     let platform = program.platform.clone().unwrap_or_default();
     let serving_entrypoints: Vec<String> = program
         .entrypoints
@@ -233,17 +218,23 @@ fn gateway(decl: Option<&ast::GatewayDecl>, trusted_proxies: &[String]) -> Gatew
             .map_or_else(|| defaults::GATEWAY_IMAGE.to_string(), |i| i.value),
         port: d.port.map_or(defaults::GATEWAY_PORT, |p| p.value),
         chain: d.chain.map(|c| c.value),
-        max_connections: d.max_connections.unwrap_or(defaults::MAX_CONNECTIONS),
-        max_header_bytes: d.max_header_bytes.unwrap_or(defaults::MAX_HEADER_BYTES),
-        max_body_bytes: d.max_body_bytes.unwrap_or(defaults::MAX_BODY_BYTES),
-        header_timeout_ms: d.header_timeout_ms.unwrap_or(defaults::HEADER_TIMEOUT_MS),
-        dns_ttl_ms: d.dns_ttl_ms.unwrap_or(defaults::DNS_TTL_MS),
+        max_connections: d.max_connections.unwrap_or(table_defaults::MAX_CONNECTIONS),
+        max_header_bytes: d
+            .max_header_bytes
+            .unwrap_or(table_defaults::MAX_HEADER_BYTES),
+        max_body_bytes: d.max_body_bytes.unwrap_or(table_defaults::MAX_BODY_BYTES),
+        header_timeout_ms: d
+            .header_timeout_ms
+            .unwrap_or(table_defaults::HEADER_TIMEOUT_MS),
+        dns_ttl_ms: d.dns_ttl_ms.unwrap_or(table_defaults::DNS_TTL_MS),
         pool: Pool {
-            max_total: d.pool_max_total.unwrap_or(defaults::POOL_MAX_TOTAL),
-            max_per_host: d.pool_max_per_host.unwrap_or(defaults::POOL_MAX_PER_HOST),
+            max_total: d.pool_max_total.unwrap_or(table_defaults::POOL_MAX_TOTAL),
+            max_per_host: d
+                .pool_max_per_host
+                .unwrap_or(table_defaults::POOL_MAX_PER_HOST),
             idle_timeout_ms: d
                 .pool_idle_timeout_ms
-                .unwrap_or(defaults::POOL_IDLE_TIMEOUT_MS),
+                .unwrap_or(table_defaults::POOL_IDLE_TIMEOUT_MS),
         },
         trusted_proxies: trusted_proxies.to_vec(),
     }
@@ -289,22 +280,26 @@ fn service(s: &ast::ServiceDecl) -> Service {
             interval_ms: h
                 .interval_ms
                 .as_ref()
-                .map_or(defaults::HEALTH_INTERVAL_MS, |i| i.value),
+                .map_or(table_defaults::HEALTH_INTERVAL_MS, |i| i.value),
             timeout_ms: h
                 .timeout_ms
                 .as_ref()
-                .map_or(defaults::HEALTH_TIMEOUT_MS, |t| t.value),
-            healthy_threshold: h.healthy.unwrap_or(defaults::HEALTHY_THRESHOLD),
-            unhealthy_threshold: h.unhealthy.unwrap_or(defaults::UNHEALTHY_THRESHOLD),
+                .map_or(table_defaults::HEALTH_TIMEOUT_MS, |t| t.value),
+            healthy_threshold: h.healthy.unwrap_or(table_defaults::HEALTHY_THRESHOLD),
+            unhealthy_threshold: h.unhealthy.unwrap_or(table_defaults::UNHEALTHY_THRESHOLD),
         }),
         prefixes: names(&s.prefixes),
         websockets: names(&s.websockets),
         timeouts: Timeouts {
-            connect_ms: s.connect_timeout_ms.unwrap_or(defaults::CONNECT_TIMEOUT_MS),
+            connect_ms: s
+                .connect_timeout_ms
+                .unwrap_or(table_defaults::CONNECT_TIMEOUT_MS),
             response_ms: s
                 .response_timeout_ms
-                .unwrap_or(defaults::RESPONSE_TIMEOUT_MS),
-            websocket_idle_ms: s.websocket_idle_ms.unwrap_or(defaults::WEBSOCKET_IDLE_MS),
+                .unwrap_or(table_defaults::RESPONSE_TIMEOUT_MS),
+            websocket_idle_ms: s
+                .websocket_idle_ms
+                .unwrap_or(table_defaults::WEBSOCKET_IDLE_MS),
         },
         chain: s.chain.as_ref().map(|c| c.value.clone()),
         database: s.database.as_ref().map(|d| d.value.clone()),
@@ -343,7 +338,7 @@ fn middleware(m: &ast::MiddlewareDecl) -> Middleware {
             methods: names(&c.methods),
             headers: c.headers.clone(),
             expose: c.expose.clone(),
-            max_age_s: c.max_age_s,
+            max_age_s: c.max_age_s.unwrap_or(table_defaults::CORS_MAX_AGE_S),
             credentials: c.credentials.as_ref().is_some_and(|c| c.value),
         }),
         MiddlewareDeclConfig::BasicAuth { users } => MiddlewareConfig::BasicAuth {
@@ -363,8 +358,8 @@ fn middleware(m: &ast::MiddlewareDecl) -> Middleware {
             roles_claim: j
                 .roles_claim
                 .clone()
-                .unwrap_or_else(|| defaults::ROLES_CLAIM.to_string()),
-            leeway_s: j.leeway_s.unwrap_or(defaults::JWT_LEEWAY_S),
+                .unwrap_or_else(|| table_defaults::JWT_ROLES_CLAIM.to_string()),
+            leeway_s: j.leeway_s.unwrap_or(table_defaults::JWT_LEEWAY_S),
             public: names(&j.public),
             require_roles: j
                 .require_roles
@@ -384,22 +379,30 @@ fn middleware(m: &ast::MiddlewareDecl) -> Middleware {
                 },
                 average,
                 period_ms,
-                burst: r.burst.as_ref().map_or(defaults::RATE_BURST, |b| b.value),
+                burst: r
+                    .burst
+                    .as_ref()
+                    .map_or(table_defaults::RATE_LIMIT_BURST, |b| b.value),
             })
         }
         MiddlewareDeclConfig::Cache(c) => MiddlewareConfig::Cache(CacheConfig {
             ttl_ms: c.ttl_ms.unwrap_or_default(),
             methods: if c.methods.is_empty() {
-                vec!["GET".into(), "HEAD".into()]
+                table_defaults::CACHE_METHODS
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect()
             } else {
                 names(&c.methods)
             },
-            max_entries: c.max_entries.unwrap_or(defaults::CACHE_MAX_ENTRIES),
-            max_bytes: c.max_bytes.unwrap_or(defaults::CACHE_MAX_BYTES),
+            max_entries: c.max_entries.unwrap_or(table_defaults::CACHE_MAX_ENTRIES),
+            max_bytes: c.max_bytes.unwrap_or(table_defaults::CACHE_MAX_BYTES),
         }),
         MiddlewareDeclConfig::AccessLog { audit } => MiddlewareConfig::AccessLog { audit: *audit },
         MiddlewareDeclConfig::Errors { format } => MiddlewareConfig::Errors {
-            format: format.clone(),
+            format: format
+                .clone()
+                .unwrap_or_else(|| table_defaults::ERRORS_FORMAT.to_string()),
         },
     };
     Middleware {
