@@ -5,6 +5,7 @@
 //! does not send requests.
 
 use crate::clock::now_ms;
+use routetable::defaults::{self, or_default};
 use std::borrow::Borrow;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -117,13 +118,13 @@ impl InstanceState {
             (
                 &self.consecutive_ok,
                 &self.consecutive_failed,
-                healthy_threshold.max(1),
+                or_default(healthy_threshold, defaults::HEALTHY_THRESHOLD),
             )
         } else {
             (
                 &self.consecutive_failed,
                 &self.consecutive_ok,
-                unhealthy_threshold.max(1),
+                or_default(unhealthy_threshold, defaults::UNHEALTHY_THRESHOLD),
             )
         };
         other.store(0, Ordering::Relaxed);

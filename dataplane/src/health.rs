@@ -11,6 +11,7 @@ use crate::clock::jittered;
 use crate::table::LoadedTable;
 use crate::upstream::{HostPool, RequestHead, UpstreamBody, UpstreamClient};
 use http::{header, HeaderMap, HeaderValue, Method};
+use routetable::defaults::{self, or_default};
 use routetable::HealthCheckSpec;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,8 +74,15 @@ struct Probe {
 
 impl Probe {
     async fn run(self) {
-        let interval = Duration::from_millis(self.check.interval_ms.max(10));
-        let timeout = Duration::from_millis(self.check.timeout_ms.max(1)).min(interval);
+        let interval = Duration::from_millis(or_default(
+            self.check.interval_ms,
+            defaults::HEALTH_INTERVAL_MS,
+        ));
+        let timeout = Duration::from_millis(or_default(
+            self.check.timeout_ms,
+            defaults::HEALTH_TIMEOUT_MS,
+        ))
+        .min(interval);
         tokio::time::sleep(interval.mul_f64(fastrand::f64())).await;
         loop {
             let started = std::time::Instant::now();

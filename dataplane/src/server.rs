@@ -153,7 +153,7 @@ impl Server {
             config.admin_listen,
             config.admin_token.clone(),
         )?);
-        let dns = DnsCache::new(Duration::from_secs(300));
+        let dns = DnsCache::new(Duration::from_millis(routetable::defaults::DNS_TTL_MS));
         let mut background = vec![tokio::spawn(dns.clone().refresh_loop())];
         let mut overrides: Overrides = config.upstreams.clone();
         let mut demo_backends = Vec::new();

@@ -18,6 +18,7 @@ use crate::tls::{TlsError, UpstreamTlsSettings};
 use crate::upstream::connect::authority;
 use crate::upstream::{Clients, HostPool, PoolSettings, UpstreamClient};
 use ipnet::IpNet;
+use routetable::defaults::{self, or_default};
 use routetable::{Balance, HealthCheckSpec, MiddlewareKind, TableSpec};
 use routetable::{Table, TableError, TableView};
 use std::collections::{BTreeMap, HashMap};
@@ -131,7 +132,7 @@ pub struct Route {
     pub metrics: Arc<RouteMetrics>,
 }
 
-/// Gateway-wide limits, with defaults for zeros.
+/// Gateway-wide limits, with `routetable::defaults` for zeros.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_connections: usize,
@@ -152,14 +153,6 @@ pub struct LoadedTable {
     pub routes: Vec<Route>,
     pub limits: Limits,
     pub trusted_proxies: Vec<IpNet>,
-}
-
-fn or_default(value: u64, default: u64) -> u64 {
-    if value == 0 {
-        default
-    } else {
-        value
-    }
 }
 
 impl LoadedTable {
@@ -196,15 +189,18 @@ impl LoadedTable {
     ) -> Result<Self, LoadError> {
         let g = &spec.gateway;
         let limits = Limits {
-            max_connections: or_default(u64::from(g.max_connections), 10_000) as usize,
-            max_header_bytes: or_default(g.max_header_bytes, 16 * 1024) as usize,
-            max_body_bytes: or_default(g.max_body_bytes, 10 * 1024 * 1024),
-            header_timeout: Duration::from_millis(or_default(g.header_timeout_ms, 10_000)),
-            dns_ttl: Duration::from_millis(or_default(g.dns_ttl_ms, 300_000)),
+            max_connections: or_default(g.max_connections, defaults::MAX_CONNECTIONS) as usize,
+            max_header_bytes: or_default(g.max_header_bytes, defaults::MAX_HEADER_BYTES) as usize,
+            max_body_bytes: or_default(g.max_body_bytes, defaults::MAX_BODY_BYTES),
+            header_timeout: Duration::from_millis(or_default(
+                g.header_timeout_ms,
+                defaults::HEADER_TIMEOUT_MS,
+            )),
+            dns_ttl: Duration::from_millis(or_default(g.dns_ttl_ms, defaults::DNS_TTL_MS)),
             pool: PoolSettings {
-                max_total: or_default(u64::from(g.pool.max_total), 100) as u32,
-                max_per_host: or_default(u64::from(g.pool.max_per_host), 20) as u32,
-                idle_timeout_ms: or_default(g.pool.idle_timeout_ms, 90_000),
+                max_total: or_default(g.pool.max_total, defaults::POOL_MAX_TOTAL),
+                max_per_host: or_default(g.pool.max_per_host, defaults::POOL_MAX_PER_HOST),
+                idle_timeout_ms: or_default(g.pool.idle_timeout_ms, defaults::POOL_IDLE_TIMEOUT_MS),
             },
         };
         let trusted_proxies = g
@@ -220,7 +216,10 @@ impl LoadedTable {
         let mut kept_instances = HashMap::new();
         let mut services = Vec::with_capacity(spec.services.len());
         for s in &spec.services {
-            let connect_timeout = Duration::from_millis(or_default(s.timeouts.connect_ms, 5_000));
+            let connect_timeout = Duration::from_millis(or_default(
+                s.timeouts.connect_ms,
+                defaults::CONNECT_TIMEOUT_MS,
+            ));
             let tls = s.upstream_tls.as_ref().map(|t| UpstreamTlsSettings {
                 ca_file: t.ca_file.clone().into(),
                 cert_file: t.cert_file.clone().map(Into::into),
@@ -276,10 +275,13 @@ impl LoadedTable {
                 probe_client,
                 health: s.health.clone(),
                 connect_timeout,
-                response_timeout: Duration::from_millis(or_default(s.timeouts.response_ms, 30_000)),
+                response_timeout: Duration::from_millis(or_default(
+                    s.timeouts.response_ms,
+                    defaults::RESPONSE_TIMEOUT_MS,
+                )),
                 websocket_idle: Duration::from_millis(or_default(
                     s.timeouts.websocket_idle_ms,
-                    300_000,
+                    defaults::WEBSOCKET_IDLE_MS,
                 )),
             });
         }

@@ -1,14 +1,24 @@
 //! The defaults of every setting the route table carries: what `routec`
 //! writes when `routes.dsl` leaves a setting out, and what the gateway
-//! should assume when it meets a 0 it reads as "unset" (FORMAT.md says,
-//! field by field, what a 0 means).
+//! assumes when it meets a 0 it reads as "unset" (FORMAT.md says, field by
+//! field, what a 0 means).
 //!
 //! One source of truth for both sides: the compiler fills these in when it
-//! builds its model, and the data plane can name the same constants instead
-//! of repeating the numbers. This module holds only values, no logic, and
+//! builds its model, and the data plane names the same constants instead
+//! of repeating the numbers. This module holds values and [`or_default`], and
 //! only settings that travel in the table; the compiler's own defaults for
 //! other outputs (the gateway's image and port, PgBouncer's pool) stay in
 //! the compiler. Durations are in the unit their name ends with.
+
+/// `value`, or `default` when `value` is 0: how the gateway reads a
+/// setting whose 0 means "the default" (FORMAT.md says which do).
+pub fn or_default<T: PartialEq + Default>(value: T, default: T) -> T {
+    if value == T::default() {
+        default
+    } else {
+        value
+    }
+}
 
 // The gateway record.
 

@@ -131,7 +131,11 @@ impl RateLimit {
             / u128::from(config.average))
         .clamp(1, u128::from(u64::MAX));
         let per_request = Duration::from_nanos(per_request_ns as u64);
-        let burst = u32::try_from(config.burst.max(1)).unwrap_or(u32::MAX);
+        let burst = u32::try_from(routetable::defaults::or_default(
+            config.burst,
+            routetable::defaults::RATE_LIMIT_BURST,
+        ))
+        .unwrap_or(u32::MAX);
         let quota = Quota::with_period(per_request)
             .ok_or("the refill period is zero")?
             .allow_burst(NonZeroU32::new(burst).expect("burst is at least 1"));
