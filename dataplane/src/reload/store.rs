@@ -101,7 +101,7 @@ impl TableStore {
             }
         }
         let copy_if_refused = bytes.to_vec();
-        let table = match LoadedTable::from_bytes(bytes, &self.registries) {
+        let table = match LoadedTable::replacing(bytes, &self.registries, Some(&self.current())) {
             Ok(table) => Arc::new(table),
             Err(e) => {
                 *self.last_refused.lock().unwrap_or_else(|e| e.into_inner()) =
