@@ -1,9 +1,11 @@
 //! The one reload task. Every trigger (the directory watcher, SIGHUP, the
 //! admin API) sends it a request; it maps, validates and prepares the new
-//! table on tokio's blocking pool, never on a request thread (at 10,000
+//! table on a thread of its own, never on a request thread (at 10,000
 //! routes preparing a table takes milliseconds, and under `--workers 0`
 //! the request thread is the only one), and publishes it through
-//! [`TableStore`]. Requests that arrive while a reload runs coalesce into
+//! [`TableStore`]. That thread runs at the lowest CPU priority: where it
+//! shares a CPU with the request threads, traffic goes first and the
+//! reload takes longer, never the other way round. Requests that arrive while a reload runs coalesce into
 //! one more reload, which sees every change made before it started; a
 //! forced request makes that reload forced. What a reload does is the
 //! store's; when a file changed is the watcher's.
@@ -74,17 +76,46 @@ async fn run(store: Arc<TableStore>, mut received: mpsc::UnboundedReceiver<Reque
             replies.extend(more.reply);
         }
         let reloading = store.clone();
-        let outcome = match tokio::task::spawn_blocking(move || reloading.reload(force)).await {
+        let runtime = tokio::runtime::Handle::current();
+        let (done, result) = oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("table-reload".into())
+            .spawn(move || {
+                // Publishing restarts health probes: tasks of the runtime.
+                let _runtime = runtime.enter();
+                yield_to_traffic();
+                let _ = done.send(reloading.reload_off_the_request_threads(force));
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "no thread for the table reload; the previous table keeps serving");
+            continue;
+        }
+        let outcome = match result.await {
             Ok(outcome) => outcome.map_err(Arc::new),
             // The reload panicked (a bug): the serving table is untouched;
             // the task lives on for the next trigger.
-            Err(e) => {
-                tracing::error!(error = %e, "the table reload failed unexpectedly; the previous table keeps serving");
+            Err(_) => {
+                tracing::error!(
+                    "the table reload failed unexpectedly; the previous table keeps serving"
+                );
                 continue;
             }
         };
         for reply in replies {
             let _ = reply.send(outcome.clone());
+        }
+    }
+}
+
+/// Lowers the calling thread to the lowest CPU priority (nice 19). Best
+/// effort: where it cannot, the reload runs at the request threads'
+/// priority, off them all the same.
+fn yield_to_traffic() {
+    #[cfg(target_os = "linux")]
+    {
+        let thread = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(thread), 19) {
+            tracing::debug!(error = %e, "could not lower the reload thread's priority");
         }
     }
 }
