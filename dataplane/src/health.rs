@@ -3,8 +3,9 @@
 //! jitter, starting at a random offset so instances are not probed in lock
 //! step), with the check's timeout, and feeds the result to the instance's
 //! shared state, which the balancer reads. 2xx and 3xx count as healthy,
-//! as in Traefik. The tasks of one table stop when the next table replaces
-//! it; the state they fed lives on in [`crate::table::Registries`].
+//! as in Traefik. A probe whose instance, check and client are unchanged
+//! goes on through a reload; the others stop when the next table replaces
+//! theirs, and the state they fed lives on in [`crate::table::Registries`].
 
 use crate::balancer::InstanceState;
 use crate::clock::jittered;
@@ -13,17 +14,30 @@ use crate::upstream::{HostPool, RequestHead, UpstreamBody, UpstreamClient};
 use http::{header, HeaderMap, HeaderValue, Method};
 use routetable::defaults::{self, or_default};
 use routetable::HealthCheckSpec;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// The probe tasks of one table; dropping this stops them.
+/// The running probe tasks, by the instance they probe; dropping this
+/// stops them.
 #[derive(Debug, Default)]
-pub struct HealthTasks(Vec<JoinHandle<()>>);
+pub struct HealthTasks(HashMap<ProbeKey, JoinHandle<()>>);
+
+/// What makes a probe the same probe in the next table: the instance's
+/// state (kept across reloads only while its service, address and health
+/// settings are unchanged) and the pool it probes through (shared only
+/// while the client's settings are unchanged). The task holds both, so
+/// the addresses cannot be reused while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ProbeKey {
+    state: usize,
+    pool: usize,
+}
 
 impl Drop for HealthTasks {
     fn drop(&mut self) {
-        for task in &self.0 {
+        for task in self.0.values() {
             task.abort();
         }
     }
@@ -37,29 +51,42 @@ impl HealthTasks {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-}
 
-/// Starts probing every instance of `table` that has a health check.
-pub fn spawn(table: &LoadedTable) -> HealthTasks {
-    let mut tasks = Vec::new();
-    for service in &table.services {
-        let Some(check) = &service.health else {
-            continue;
-        };
-        for (instance, state) in service.instances.iter().zip(&service.states) {
-            let probe = Probe {
-                service: service.name.clone(),
-                uri: format!("{}{}", instance.base_uri, check.path),
-                host: HeaderValue::from_str(&instance.host).ok(),
-                client: service.probe_client.clone(),
-                pool: instance.probe_pool.clone(),
-                check: check.clone(),
-                state: state.clone(),
+    /// Probes every instance of `table` that has a health check: a probe
+    /// the previous table already ran goes on as it was (at 10,000 routes
+    /// and a thousand instances, restarting every probe was a noticeable
+    /// part of a reload), new ones start, the others stop.
+    pub fn follow(&mut self, table: &LoadedTable) {
+        let mut running = std::mem::take(&mut self.0);
+        for service in &table.services {
+            let Some(check) = &service.health else {
+                continue;
             };
-            tasks.push(tokio::spawn(probe.run()));
+            for (instance, state) in service.instances.iter().zip(&service.states) {
+                let key = ProbeKey {
+                    state: Arc::as_ptr(state) as usize,
+                    pool: Arc::as_ptr(&instance.probe_pool) as usize,
+                };
+                let task = running.remove(&key).unwrap_or_else(|| {
+                    let probe = Probe {
+                        service: service.name.clone(),
+                        uri: format!("{}{}", instance.base_uri, check.path),
+                        host: HeaderValue::from_str(&instance.host).ok(),
+                        client: service.probe_client.clone(),
+                        pool: instance.probe_pool.clone(),
+                        check: check.clone(),
+                        state: state.clone(),
+                    };
+                    tokio::spawn(probe.run())
+                });
+                self.0.insert(key, task);
+            }
+        }
+        // Probes of instances the table no longer has stop here.
+        for task in running.values() {
+            task.abort();
         }
     }
-    HealthTasks(tasks)
 }
 
 struct Probe {

@@ -5,7 +5,7 @@
 //! for the new table. When a reload runs is [`super::task`]'s business.
 
 use super::status::ReloadStatus;
-use crate::health::{self, HealthTasks};
+use crate::health::HealthTasks;
 use crate::mapping::TableBytes;
 use crate::metrics::Metrics;
 use crate::table::{LoadError, LoadedTable, Registries};
@@ -144,8 +144,11 @@ impl TableStore {
         let dns = self.registries.clients.dns();
         dns.set_ttl(table.limits.dns_ttl);
         dns.retain_and_warm(table.hosts());
-        // Dropping the old tasks stops them; their instance state lives on.
-        *self.health.lock().unwrap_or_else(|e| e.into_inner()) = health::spawn(table);
+        // Unchanged probes go on; the others stop, their instance state lives on.
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .follow(table);
     }
 }
 
