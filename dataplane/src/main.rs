@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use dataplane::policy::access_log;
+use dataplane::logging;
 use dataplane::{Cli, Config, Server};
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
@@ -16,7 +16,7 @@ fn main() -> anyhow::Result<()> {
     // Operational logs go to stderr as text; access and audit lines go to
     // stdout as JSON, in batches (see BatchWriter: lossless, no I/O and no
     // thread wake-up per request).
-    let (access_writer, _flush_on_exit) = access_log::BatchWriter::new(std::io::stdout());
+    let (access_writer, _flush_on_exit) = logging::BatchWriter::new(std::io::stdout());
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -25,9 +25,9 @@ fn main() -> anyhow::Result<()> {
                     tracing_subscriber::EnvFilter::try_from_default_env()
                         .unwrap_or_else(|_| "info".into()),
                 )
-                .with_filter(filter_fn(|m| !access_log::is_log_line(m))),
+                .with_filter(filter_fn(|m| !logging::is_log_line(m))),
         )
-        .with(access_log::json_layer(access_writer))
+        .with(logging::json_layer(access_writer))
         .init();
     let cli = Cli::parse();
     if let Some(admin) = cli.check_ready {

@@ -365,9 +365,8 @@ fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
         use tracing_subscriber::layer::SubscriberExt;
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = Capture(buffer.clone());
-        let subscriber = tracing_subscriber::registry().with(
-            dataplane::policy::access_log::json_layer(move || writer.clone()),
-        );
+        let subscriber = tracing_subscriber::registry()
+            .with(dataplane::logging::json_layer(move || writer.clone()));
         tracing::subscriber::set_global_default(subscriber)
             .expect("one subscriber per test binary");
         buffer
