@@ -190,7 +190,8 @@ impl LoadedTable {
         previous: Option<&LoadedTable>,
     ) -> Result<Self, LoadError> {
         let view = MappedView::try_new(bytes, |b| Table::from_bytes(b))?;
-        let spec = view.borrow_dependent().to_spec();
+        // The routes are read in place below, not copied.
+        let spec = view.borrow_dependent().to_spec_but_routes();
         Self::prepare(view, spec, registries, previous)
     }
 
@@ -344,33 +345,32 @@ impl LoadedTable {
             .map(|c| policy_series(&spec, c))
             .collect();
         let no_series: Arc<[PolicySeries]> = Arc::new([]);
-        let routes = spec
-            .routes
-            .iter()
+        let routes = view
+            .borrow_dependent()
+            .routes()
             .enumerate()
             .map(|(i, r)| {
-                let series = r
-                    .chain
+                let (name, chain) = (r.name(), r.chain_index());
+                let series = chain
                     .and_then(|c| chain_series.get(c as usize).cloned())
                     .unwrap_or_else(|| no_series.clone());
                 let kept = previous
                     .and_then(|p| p.routes.get(i))
-                    .filter(|old| old.name == r.name && old.series == series);
+                    .filter(|old| old.name == name && old.series == series);
                 let metrics = match kept {
                     Some(old) => old.metrics.clone(),
                     None => {
-                        prepare_series(&registries.metrics, &r.name, &series);
-                        registries.metrics.route(&r.name)
+                        prepare_series(&registries.metrics, name, &series);
+                        registries.metrics.route(name)
                     }
                 };
                 Route {
-                    name: r.name.clone(),
-                    service: r.service as usize,
-                    chain: r
-                        .chain
+                    name: name.to_owned(),
+                    service: r.service_index() as usize,
+                    chain: chain
                         .and_then(|c| chains.get(c as usize).cloned())
                         .unwrap_or_default(),
-                    websocket: r.websocket,
+                    websocket: r.websocket(),
                     metrics,
                     series,
                 }
