@@ -116,6 +116,14 @@ impl Gateway {
         let (mut head, body) = request.into_parts();
         // Identity headers come from the jwt step, never from the client.
         policy::jwt::strip_identity_headers(&mut head.headers);
+        if routetable::layout::gateway_flags(table.bytes())
+            & routetable::layout::gateway::FLAG_UNDERSCORE_HEADERS
+            == 0
+        {
+            forwarding::drop_underscored_names(&mut head.headers);
+        }
+        // One `Cookie` line for the HTTP/1.1 hop, and for the steps.
+        forwarding::join_cookies(&mut head.headers);
         // Before the chain: headers the client names in `Connection` are
         // the client's hop-by-hop headers, and must not remove what the
         // chain adds (`Connection: X-User-Id` would drop the verified id).
@@ -130,6 +138,7 @@ impl Gateway {
             policy::client_ip::resolve(peer.ip, &head.headers, &table.trusted_proxies),
             request_id,
         );
+        ctx.websocket = websocket;
         if let Err(short) = route.chain.run_request(&mut ctx, &mut head) {
             let ShortCircuit { mut response, ran } = *short;
             route.chain.run_response(&ctx, &mut response, ran);
