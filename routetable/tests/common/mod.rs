@@ -196,6 +196,7 @@ pub fn everything() -> TableSpec {
     let mut spec = dating_platform();
     spec.generation = u64::MAX - 1;
     spec.source_sha256 = std::array::from_fn(|i| i as u8);
+    spec.gateway.underscore_headers = true;
     spec.services.push(ServiceSpec {
         name: s("légacy"),
         instances: vec![(s("10.0.0.1"), 1), (s("legacy.internal"), u16::MAX)],
