@@ -11,7 +11,8 @@
 //! CORS, JWT, rate limits, cache, access log, errors) live in `policy/`,
 //! which builds them from the table and implements [`Middleware`]. What a
 //! step did travels as a type in [`RequestCtx`] ([`Answered`],
-//! [`CacheOutcome`], the verified user, the [`Allowance`] left), and the proxy,
+//! [`CacheOutcome`], the verified user, the [`Allowance`] left, whether a
+//! WebSocket handshake's origin was matched), and the proxy,
 //! the metrics and the access log read those, never a response header.
 //!
 //! Besides the onion (`on_request` in order, `on_response` in reverse for

@@ -1,7 +1,9 @@
 //! What a proxy owes the next hop: hop-by-hop headers removed,
 //! `X-Forwarded-For/-Proto/-Host` set (believing a peer's own forwarding
-//! headers only when it is a trusted proxy), and an `X-Request-Id` kept when
-//! well-formed or generated. It does not choose where the request goes.
+//! headers only when it is a trusted proxy), an `X-Request-Id` kept when
+//! well-formed or generated, an h2 client's `Cookie` fields joined into the
+//! one line HTTP/1.1 allows, and header names with `_` dropped where the
+//! table says so. It does not choose where the request goes.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;

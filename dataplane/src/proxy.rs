@@ -1,5 +1,8 @@
 //! The request path: one table snapshot per request, path normalization,
-//! route lookup, the route's middleware chain, forwarding headers, then the
+//! route lookup, the client's identity headers (in every spelling),
+//! underscored names and extra `Cookie` lines dealt with, the route's
+//! middleware chain (told whether the request is a WebSocket handshake),
+//! forwarding headers, then the
 //! attempt loop over the service's instances (round-robin over available
 //! ones; on a connect error the request moves on, and so does an idempotent
 //! request whose body can be resent), WebSocket handshakes handed to
