@@ -12,7 +12,8 @@
 //! so the table's CORS origins are the app origin with the page server's
 //! port: the only change to routes.dsl's policy. What it proves, in the
 //! browser's own terms: a credentialed `fetch` with a token passes the
-//! preflight on every seed route and reads the JSON and the exposed
+//! preflight (a 204, seen in the DevTools network events) on every seed
+//! route and reads the JSON and the exposed
 //! `X-Request-Id`; the cookies of that HTTP/2 request reach the HTTP/1.1
 //! service as one `Cookie` line; a foreign origin's `fetch` is blocked; the
 //! chat and notifications WebSockets open with the token as a subprotocol
@@ -278,6 +279,21 @@ impl Browser {
         result["result"]["value"].clone()
     }
 
+    /// The status of the answer to the CORS preflight for `url`.
+    fn preflight_status(&self, url: &str) -> Option<u64> {
+        let sent = self.events.iter().find(|e| {
+            e["method"] == "Network.requestWillBeSent"
+                && e["params"]["request"]["method"] == "OPTIONS"
+                && e["params"]["request"]["url"] == url
+        })?;
+        let id = &sent["params"]["requestId"];
+        self.events
+            .iter()
+            .filter(|e| e["method"] == "Network.responseReceived")
+            .find(|e| &e["params"]["requestId"] == id)
+            .and_then(|e| e["params"]["response"]["status"].as_u64())
+    }
+
     /// The protocol of the response to `url` (from `Network` events).
     fn protocol_of(&self, url: &str) -> Option<String> {
         self.events
@@ -438,6 +454,16 @@ async fn a_browser_app_uses_every_route_with_the_same_policy() {
                 "{path}: {got}"
             );
         }
+    }
+    // Each of those went through a preflight (Authorization is not a
+    // simple header), answered 204 by the gateway.
+    for (path, _) in routes {
+        let url = format!("{api}{path}");
+        assert_eq!(
+            browser.preflight_status(&url),
+            Some(204),
+            "{path}'s preflight"
+        );
     }
     // The cookies of an HTTP/2 request reach the HTTP/1.1 service as one line.
     let profile_url = format!("{api}/v1/profiles/me");
