@@ -13,6 +13,9 @@ platform dating {
   # Traefik reaches the gateway over the edge network: its X-Forwarded-For
   # entries are believed, nobody else's.
   trusted_proxies [172.21.0.0/16]
+  # Client header names with `_` are dropped (nginx's default): CGI-style
+  # services read `X_User_Id` as `X-User-Id`.
+  underscore_headers drop
 }
 
 # ---------------------------------------------------------------- edge ----
@@ -327,6 +330,10 @@ jwt auth {
   leeway 30s
   public ["/v1/auth/"]
   require_roles "/v1/admin/" [admin]
+  # Browsers cannot set Authorization on a WebSocket: the page offers
+  # `base64url.bearer.authorization.dating.serge.cc.<base64url token>`
+  # beside its real subprotocol, and the gateway takes it out.
+  token_from subprotocol "base64url.bearer.authorization.dating.serge.cc."
 }
 
 rate_limit per-user {

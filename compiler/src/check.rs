@@ -545,6 +545,41 @@ impl<'p> Checker<'p, '_> {
         }
     }
 
+    /// Browsers apply no CORS to WebSockets: only a cors step in the
+    /// chain checks a handshake's `Origin` (cross-site WebSocket hijacking).
+    fn websocket_origin_checked(&mut self, s: &crate::ast::ServiceDecl) {
+        let Some(ws) = s.websockets.first() else {
+            return;
+        };
+        let chain =
+            s.chain
+                .as_ref()
+                .or(self.program.gateway.as_ref().and_then(|g| g.chain.as_ref()));
+        let chain =
+            chain.and_then(|c| self.program.chains.iter().find(|x| x.name.value == c.value));
+        let has_cors = chain.is_some_and(|chain| {
+            chain.middlewares.iter().any(|m| {
+                self.program.middlewares.iter().any(|d| {
+                    d.name.value == m.value && matches!(d.config, MiddlewareDeclConfig::Cors(_))
+                })
+            })
+        });
+        if !has_cors {
+            let why = match chain {
+                Some(chain) => format!("chain `{}` has no cors step", chain.name.value),
+                None => "it runs no chain".to_owned(),
+            };
+            self.push(
+                Diagnostic::warning(
+                    Code::WebsocketOriginUnchecked,
+                    ws.span,
+                    format!("WebSocket path `{}` is not origin-checked: {why}", ws.value),
+                )
+                .help("any site's page may open this socket with the user's cookies; add a cors step (its `websocket_origins` allow list) to the chain"),
+            );
+        }
+    }
+
     fn services(&mut self) {
         let mut owners: HashMap<(String, u16), (&str, Span)> = HashMap::new();
         for s in &self.program.services {
@@ -617,6 +652,7 @@ impl<'p> Checker<'p, '_> {
                     self.push(d);
                 }
             }
+            self.websocket_origin_checked(s);
             if s.chain.is_some() && s.prefixes.is_empty() && s.websockets.is_empty() {
                 let span = s.chain.as_ref().map(|c| c.span).unwrap_or_default();
                 self.push(

@@ -51,6 +51,12 @@ fn write_table(out: &mut String, view: &TableView<'_>) -> std::fmt::Result {
         pool.max_total, pool.max_per_host, pool.idle_timeout_ms
     )?;
     writeln!(out, "  trusted proxies: {}", list(g.trusted_proxies()))?;
+    let underscores = if g.underscore_headers() {
+        "forwarded"
+    } else {
+        "dropped"
+    };
+    writeln!(out, "  client header names with `_`: {underscores}")?;
 
     writeln!(out, "\nservices ({})", view.service_count())?;
     for s in view.services() {

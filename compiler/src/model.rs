@@ -169,6 +169,10 @@ pub struct Gateway {
     pub pool: Pool,
     /// CIDRs whose `X-Forwarded-For` is believed (from the platform).
     pub trusted_proxies: Vec<String>,
+    /// Client header names with `_` are forwarded (the platform's
+    /// `underscore_headers allow`); dropped otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub underscore_headers: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -401,6 +405,9 @@ pub struct CorsConfig {
     pub expose: Vec<String>,
     pub max_age_s: u64,
     pub credentials: bool,
+    /// Origins a WebSocket handshake may come from; empty: `origins`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub websocket_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -418,6 +425,13 @@ pub struct JwtConfig {
     pub public: Vec<String>,
     /// Path prefixes that need roles, in source order.
     pub require_roles: Vec<RoleRule>,
+    /// `token_from subprotocol "PREFIX"`: on WebSocket handshakes, the
+    /// `Sec-WebSocket-Protocol` entry `PREFIX<base64url token>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subprotocol: Option<String>,
+    /// `token_from cookie NAME`: on WebSocket handshakes, this cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -44,7 +44,11 @@ pub fn build_model(program: &Program, file: &str, sha256: &str) -> Model {
         .iter()
         .map(|c| c.value.clone())
         .collect();
-    let gateway = gateway(program.gateway.as_ref(), &trusted_proxies);
+    let mut gateway = gateway(program.gateway.as_ref(), &trusted_proxies);
+    gateway.underscore_headers = platform
+        .underscore_headers
+        .as_ref()
+        .is_some_and(|u| u.value == "allow");
 
     let mut gateway_routes: Vec<GatewayRoute> = derive_gateway_routes(program)
         .into_iter()
@@ -237,6 +241,7 @@ fn gateway(decl: Option<&ast::GatewayDecl>, trusted_proxies: &[String]) -> Gatew
                 .unwrap_or(table_defaults::POOL_IDLE_TIMEOUT_MS),
         },
         trusted_proxies: trusted_proxies.to_vec(),
+        underscore_headers: false,
     }
 }
 
@@ -340,6 +345,7 @@ fn middleware(m: &ast::MiddlewareDecl) -> Middleware {
             expose: c.expose.clone(),
             max_age_s: c.max_age_s.unwrap_or(table_defaults::CORS_MAX_AGE_S),
             credentials: c.credentials.as_ref().is_some_and(|c| c.value),
+            websocket_origins: names(&c.websocket_origins),
         }),
         MiddlewareDeclConfig::BasicAuth { users } => MiddlewareConfig::BasicAuth {
             users: names(users),
@@ -369,6 +375,8 @@ fn middleware(m: &ast::MiddlewareDecl) -> Middleware {
                     roles: roles.clone(),
                 })
                 .collect(),
+            subprotocol: j.subprotocol.clone(),
+            cookie: j.cookie.clone(),
         }),
         MiddlewareDeclConfig::RateLimit(r) => {
             let (average, period_ms) = r.average.as_ref().map_or((0, 1000), |a| a.value);

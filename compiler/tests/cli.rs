@@ -174,6 +174,7 @@ fn explain_and_inspect() {
     let inspect = routec(dir.path(), &["inspect"]);
     assert!(inspect.status.success(), "{}", text(&inspect.stderr));
     assert!(text(&inspect.stdout).contains("/v1/notifications/ws"));
+    assert!(text(&inspect.stdout).contains("client header names with `_`: dropped"));
     std::fs::write(dir.path().join("junk.bin"), b"not a table").unwrap();
     let bad = routec(dir.path(), &["inspect", "junk.bin"]);
     assert_eq!(bad.status.code(), Some(1));

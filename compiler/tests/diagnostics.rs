@@ -181,6 +181,10 @@ case!(
         "  prefix \"/v1/orders/\"\n  websocket \"/v1/live\"\n"
     )
 );
+case!(
+    websocket_origin_unchecked,
+    with("chain bare [per-ip]\n\nservice live {\n  port 9300\n  prefix \"/v1/live/\"\n  websocket \"/v1/live/ws\"\n  chain bare\n}\n")
+);
 case!(edge_route_without_priority, replacing("  priority 1\n", ""));
 case!(jwt_at_the_edge, with(
     "jwt auth {\n  algorithms [HS256]\n  key env JWT_SECRET\n}\n\nedge_route api {\n  prefix \"/v1\"\n  priority 10\n  to gateway\n  middlewares [auth]\n}\n"

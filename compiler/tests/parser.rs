@@ -85,6 +85,7 @@ fn gateway_limits_and_pool() {
         }
     );
     assert_eq!(g.trusted_proxies.len(), 2);
+    assert!(g.underscore_headers, "platform's underscore_headers allow");
 }
 
 #[test]
@@ -210,11 +211,16 @@ fn every_middleware_kind() {
         (c.origins.clone(), c.max_age_s, c.credentials),
         (vec!["*".to_string()], 600, false)
     );
+    assert_eq!(c.websocket_origins, ["https://kitchen.example"]);
     let MiddlewareConfig::Jwt(j) = &m.middleware("jwt-auth").unwrap().config else {
         panic!()
     };
     assert_eq!(j.key, KeySource::File("/keys/jwks.json".into()));
     assert_eq!((j.roles_claim.as_str(), j.leeway_s), ("groups", 10));
+    assert_eq!(
+        (j.subprotocol.as_deref(), j.cookie.as_deref()),
+        (Some("base64url.bearer.kitchen."), Some("kitchen_session"))
+    );
     assert_eq!(
         j.require_roles[0],
         RoleRule {

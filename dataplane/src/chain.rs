@@ -11,7 +11,8 @@
 //! CORS, JWT, rate limits, cache, access log, errors) live in `policy/`,
 //! which builds them from the table and implements [`Middleware`]. What a
 //! step did travels as a type in [`RequestCtx`] ([`Answered`],
-//! [`CacheOutcome`], the verified user, the [`Allowance`] left), and the proxy,
+//! [`CacheOutcome`], the verified user, the [`Allowance`] left, whether a
+//! WebSocket handshake's origin was matched), and the proxy,
 //! the metrics and the access log read those, never a response header.
 //!
 //! Besides the onion (`on_request` in order, `on_response` in reverse for
@@ -53,6 +54,12 @@ pub struct RequestCtx<'a> {
     pub request_id: &'a HeaderValue,
     /// When the gateway started on the request.
     pub started: Instant,
+    /// The request is a WebSocket handshake on a WebSocket route (the
+    /// proxy's decision): the origin check and the subprotocol token apply.
+    pub websocket: bool,
+    /// A WebSocket handshake's `Origin` was checked against an allow list
+    /// and is on it (the cors step); a cookie may carry a token only then.
+    pub origin_verified: bool,
     /// The verified user (the JWT `sub`), once a jwt step accepted a token.
     pub user: Option<Arc<str>>,
     /// What the upstream did, once the request was forwarded.
@@ -91,6 +98,8 @@ impl<'a> RequestCtx<'a> {
             client_ip,
             request_id,
             started: Instant::now(),
+            websocket: false,
+            origin_verified: false,
             user: None,
             upstream: None,
             answered: None,

@@ -1,8 +1,11 @@
 //! Demo backends (`--demo-backends`): an in-process stub for every instance
 //! of every service in the table, on a free loopback port, each answering
-//! any request with JSON `{service, instance, method, path, headers}` and
-//! echoing WebSocket messages (the text `close` makes the stub close the
-//! WebSocket itself; `?delay_ms=N` delays the answer), so the whole platform routes on one machine.
+//! any request with JSON `{service, instance, method, path, headers,
+//! cookie_fields}` (`cookie_fields`: every `Cookie` line, in order) and
+//! echoing WebSocket messages (the 101 accepts the first subprotocol the
+//! client offered; the text `close` makes the stub close the WebSocket
+//! itself; `?delay_ms=N` delays the answer), so the whole platform routes
+//! on one machine.
 //! The tests use the same stubs as real upstreams. They are not a mock of
 //! the gateway: they are real HTTP servers.
 
@@ -146,6 +149,18 @@ async fn answer(
             if let Ok(accept) = HeaderValue::from_str(&accept) {
                 headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
             }
+            // A real service speaks the app's protocol: the first offered.
+            let offered = request
+                .headers()
+                .get(header::SEC_WEBSOCKET_PROTOCOL)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|p| HeaderValue::from_str(p.trim()).ok());
+            if let Some(protocol) = offered {
+                response
+                    .headers_mut()
+                    .insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+            }
             return response;
         }
     }
@@ -166,6 +181,12 @@ async fn answer(
         "method": head.method.as_str(),
         "path": head.uri.path_and_query().map_or("/", |p| p.as_str()),
         "headers": headers,
+        "cookie_fields": head
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("<binary>"))
+            .collect::<Vec<_>>(),
         "body_bytes": body_bytes,
     });
     let mut response = Response::new(GatewayBody::full(body.to_string()));

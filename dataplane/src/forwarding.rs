@@ -1,7 +1,9 @@
 //! What a proxy owes the next hop: hop-by-hop headers removed,
 //! `X-Forwarded-For/-Proto/-Host` set (believing a peer's own forwarding
-//! headers only when it is a trusted proxy), and an `X-Request-Id` kept when
-//! well-formed or generated. It does not choose where the request goes.
+//! headers only when it is a trusted proxy), an `X-Request-Id` kept when
+//! well-formed or generated, an h2 client's `Cookie` fields joined into the
+//! one line HTTP/1.1 allows, and header names with `_` dropped where the
+//! table says so. It does not choose where the request goes.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
@@ -55,6 +57,43 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     } else {
         headers.remove(header::UPGRADE);
+    }
+}
+
+/// Joins several `Cookie` fields into one, with `; ` between them: an h2
+/// client sends each cookie as a field of its own (RFC 9113 8.2.3), and the
+/// HTTP/1.1 hop to the upstream must carry one `Cookie` line (RFC 6265
+/// 5.4). Every other repeated field is left as it came: lists stay separate
+/// lines, which RFC 9110 5.3 makes equivalent to one joined with commas.
+pub fn join_cookies(headers: &mut HeaderMap) {
+    let mut fields = headers.get_all(header::COOKIE).iter();
+    if fields.next().is_none() || fields.next().is_none() {
+        return;
+    }
+    let mut joined = Vec::new();
+    for value in headers.get_all(header::COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(value.as_bytes());
+    }
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, value);
+    }
+}
+
+/// Header names with an underscore: CGI-style servers read `X_Real_Ip`
+/// and `X-Real-Ip` as one variable, so a name with `_` can stand in for
+/// one the gateway sets or removes. Removed unless the table allows them
+/// (nginx's `underscores_in_headers off` is the same default).
+pub fn drop_underscored_names(headers: &mut HeaderMap) {
+    let underscored = |name: &HeaderName| name.as_str().contains('_');
+    if !headers.keys().any(underscored) {
+        return;
+    }
+    let names: Vec<HeaderName> = headers.keys().filter(|n| underscored(n)).cloned().collect();
+    for name in names {
+        headers.remove(name);
     }
 }
 
@@ -169,6 +208,34 @@ mod tests {
         strip_hop_by_hop(&mut headers, false);
         assert_eq!(headers.len(), 1, "{headers:?}");
         assert!(headers.contains_key(header::ACCEPT));
+    }
+
+    #[test]
+    fn cookie_fields_are_joined_and_other_lists_kept() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        headers.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        headers.append(header::COOKIE, HeaderValue::from_static("c=3"));
+        headers.append(header::ACCEPT, HeaderValue::from_static("text/html"));
+        headers.append(header::ACCEPT, HeaderValue::from_static("*/*"));
+        join_cookies(&mut headers);
+        let cookies: Vec<_> = headers.get_all(header::COOKIE).iter().collect();
+        assert_eq!(cookies, ["a=1; b=2; c=3"]);
+        assert_eq!(headers.get_all(header::ACCEPT).iter().count(), 2);
+        let mut one = HeaderMap::new();
+        one.insert(header::COOKIE, HeaderValue::from_static("a=1"));
+        join_cookies(&mut one);
+        assert_eq!(one[header::COOKIE], "a=1");
+    }
+
+    #[test]
+    fn underscored_names_are_dropped() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x_real_ip", HeaderValue::from_static("10.0.0.1"));
+        headers.insert("x-real-ip", HeaderValue::from_static("10.0.0.2"));
+        drop_underscored_names(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers["x-real-ip"], "10.0.0.2");
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! The request path: one table snapshot per request, path normalization,
-//! route lookup, the route's middleware chain, forwarding headers, then the
+//! route lookup, the client's identity headers (in every spelling),
+//! underscored names and extra `Cookie` lines dealt with, the route's
+//! middleware chain (told whether the request is a WebSocket handshake),
+//! forwarding headers, then the
 //! attempt loop over the service's instances (round-robin over available
 //! ones; on a connect error the request moves on, and so does an idempotent
 //! request whose body can be resent), WebSocket handshakes handed to
@@ -116,6 +119,14 @@ impl Gateway {
         let (mut head, body) = request.into_parts();
         // Identity headers come from the jwt step, never from the client.
         policy::jwt::strip_identity_headers(&mut head.headers);
+        if routetable::layout::gateway_flags(table.bytes())
+            & routetable::layout::gateway::FLAG_UNDERSCORE_HEADERS
+            == 0
+        {
+            forwarding::drop_underscored_names(&mut head.headers);
+        }
+        // One `Cookie` line for the HTTP/1.1 hop, and for the steps.
+        forwarding::join_cookies(&mut head.headers);
         // Before the chain: headers the client names in `Connection` are
         // the client's hop-by-hop headers, and must not remove what the
         // chain adds (`Connection: X-User-Id` would drop the verified id).
@@ -130,6 +141,7 @@ impl Gateway {
             policy::client_ip::resolve(peer.ip, &head.headers, &table.trusted_proxies),
             request_id,
         );
+        ctx.websocket = websocket;
         if let Err(short) = route.chain.run_request(&mut ctx, &mut head) {
             let ShortCircuit { mut response, ran } = *short;
             route.chain.run_response(&ctx, &mut response, ran);

@@ -2,7 +2,9 @@
 //! a table of request shapes that broke real gateways (path tricks across
 //! routers, encoded dots, slashes and separators, request smuggling,
 //! obs-fold, oversized heads and bodies, invalid methods, host and
-//! hop-by-hop abuse, forged identity and forwarding headers, JWT attacks),
+//! hop-by-hop abuse, forged identity and forwarding headers in every
+//! spelling that aliases them, JWT attacks, WebSocket handshakes from other
+//! origins and tokens smuggled in subprotocols),
 //! each with the status the client must get and the one upstream (or none)
 //! that may see it, with the path and headers it must arrive with.
 //!
@@ -159,6 +161,45 @@ fn header_is(seen: &Seen, name: &str, expected: &str) -> Result<(), String> {
 
 fn user_is(expected: &'static str) -> impl Fn(&Seen) -> Result<(), String> {
     move |seen| header_is(seen, "x-user-id", expected)
+}
+
+/// No header name that folds to an identity header (`_`, `.`) and no
+/// underscored name at all reached the upstream.
+fn no_aliases(seen: &Seen) -> Result<(), String> {
+    let aliases: Vec<&str> = seen
+        .headers
+        .keys()
+        .map(|n| n.as_str())
+        .filter(|n| n.contains('_') || n.contains('.'))
+        .collect();
+    if aliases.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "aliased header names reached the upstream: {aliases:?}"
+        ))
+    }
+}
+
+/// The base64url (unpadded) of `token` behind routes.dsl's subprotocol
+/// prefix: what a browser page offers in `new WebSocket(url, protocols)`.
+fn token_protocol(token: &str) -> String {
+    format!(
+        "base64url.bearer.authorization.dating.serge.cc.{}",
+        b64url(token.as_bytes())
+    )
+}
+
+/// A WebSocket handshake for `target` with `extra` headers.
+fn handshake(target: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+    let mut headers = vec![
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+    ];
+    headers.extend_from_slice(extra);
+    req("GET", target, &headers)
 }
 
 fn no_identity(seen: &Seen) -> Result<(), String> {
@@ -525,6 +566,60 @@ fn header_cases(user: &str) -> Vec<Case> {
         to("auth", "/v1/auth/me"),
         no_identity,
     );
+    let alias = "header-name aliasing (X_User_Id, X.User.Id; Traefik aliasHeadersStrategy)";
+    with_check(
+        "X_User_Id and X.User.Id on a public route",
+        alias,
+        req(
+            "GET",
+            "/v1/auth/me",
+            &[
+                ("X_User_Id", "admin"),
+                ("X.User.Id", "admin"),
+                ("x-user_roles", "admin"),
+                ("X.USER.ROLES", "admin"),
+            ],
+        ),
+        to("auth", "/v1/auth/me"),
+        |seen| {
+            no_identity(seen)?;
+            no_aliases(seen)
+        },
+    );
+    with_check(
+        "X.User.Id and X_USER_ROLES beside a user token",
+        alias,
+        req(
+            "GET",
+            "/v1/profiles/me",
+            &[
+                ("Authorization", &user_auth),
+                ("X.User.Id", "admin"),
+                ("X_USER_ROLES", "admin"),
+                ("x-user.roles", "admin"),
+            ],
+        ),
+        to("profile", "/v1/profiles/me"),
+        |seen| {
+            user_is("user-7")(seen)?;
+            header_is(seen, "x-user-roles", "user")?;
+            no_aliases(seen)
+        },
+    );
+    with_check(
+        "X_Forwarded_For beside the gateway's X-Forwarded-For",
+        alias,
+        req(
+            "GET",
+            "/v1/auth/login",
+            &[("X_Forwarded_For", "10.9.9.9"), ("X_Real_IP", "10.9.9.9")],
+        ),
+        to("auth", "/v1/auth/login"),
+        |seen| {
+            header_is(seen, "x-forwarded-for", "127.0.0.1")?;
+            no_aliases(seen)
+        },
+    );
     with_check(
         "forged X-User-Id and roles beside a user token",
         forged,
@@ -584,6 +679,154 @@ fn header_cases(user: &str) -> Vec<Case> {
         },
     );
     cases
+}
+
+fn websocket_cases(user: &str) -> Vec<Case> {
+    let hijack = "cross-site WebSocket hijacking (Origin)";
+    let smuggled = "subprotocol token";
+    let app = ("Origin", "https://dating.serge.cc");
+    let user_auth = bearer(user);
+    let user_protocol = format!("chat, {}", token_protocol(user));
+    let forged = sign(
+        &Header::new(Algorithm::HS256),
+        &claims("user-7", &["admin"]),
+        b"not-the-secret-not-the-secret-not-the-secret",
+    );
+    let forged_protocol = format!("chat, {}", token_protocol(&forged));
+    let mut subprotocol_reached = case(
+        "chat WebSocket, app origin, subprotocol token",
+        smuggled,
+        handshake(
+            "/v1/chat/ws",
+            &[app, ("Sec-WebSocket-Protocol", &user_protocol)],
+        ),
+        // The recording upstream answers 200, not 101: what matters is
+        // what it was sent.
+        200,
+        to("chat", "/v1/chat/ws"),
+    );
+    subprotocol_reached.check = Some(|seen| {
+        user_is("user-7")(seen)?;
+        header_is(seen, "sec-websocket-protocol", "chat")
+    });
+    let mut header_reached = case(
+        "notifications WebSocket, app origin, bearer header",
+        "baseline",
+        handshake(
+            "/v1/notifications/ws",
+            &[app, ("Authorization", &user_auth)],
+        ),
+        200,
+        to("notification", "/v1/notifications/ws"),
+    );
+    header_reached.check = Some(|seen| user_is("user-7")(seen));
+    vec![
+        subprotocol_reached,
+        header_reached,
+        case(
+            "chat WebSocket from another origin, valid token",
+            hijack,
+            handshake(
+                "/v1/chat/ws",
+                &[
+                    ("Origin", "https://evil.example"),
+                    ("Authorization", &user_auth),
+                ],
+            ),
+            403,
+            none(),
+        ),
+        case(
+            "chat WebSocket from a look-alike origin",
+            hijack,
+            handshake(
+                "/v1/chat/ws",
+                &[
+                    ("Origin", "https://dating.serge.cc.evil.example"),
+                    ("Sec-WebSocket-Protocol", &user_protocol),
+                ],
+            ),
+            403,
+            none(),
+        ),
+        case(
+            "chat WebSocket from http:// (scheme differs)",
+            hijack,
+            handshake(
+                "/v1/chat/ws",
+                &[
+                    ("Origin", "http://dating.serge.cc"),
+                    ("Authorization", &user_auth),
+                ],
+            ),
+            403,
+            none(),
+        ),
+        case(
+            "notifications WebSocket from Origin: null",
+            hijack,
+            handshake(
+                "/v1/notifications/ws",
+                &[
+                    ("Origin", "null"),
+                    ("Sec-WebSocket-Protocol", &user_protocol),
+                ],
+            ),
+            403,
+            none(),
+        ),
+        case(
+            "chat WebSocket, forged subprotocol token",
+            smuggled,
+            handshake(
+                "/v1/chat/ws",
+                &[app, ("Sec-WebSocket-Protocol", &forged_protocol)],
+            ),
+            401,
+            none(),
+        ),
+        case(
+            "chat WebSocket, subprotocol token not base64url",
+            smuggled,
+            handshake(
+                "/v1/chat/ws",
+                &[
+                    app,
+                    (
+                        "Sec-WebSocket-Protocol",
+                        "chat, base64url.bearer.authorization.dating.serge.cc.%%%",
+                    ),
+                ],
+            ),
+            401,
+            none(),
+        ),
+        case(
+            "chat WebSocket, only the app subprotocol",
+            smuggled,
+            handshake("/v1/chat/ws", &[app, ("Sec-WebSocket-Protocol", "chat")]),
+            401,
+            none(),
+        ),
+        case(
+            "subprotocol token on a plain GET",
+            smuggled,
+            req(
+                "GET",
+                "/v1/profiles/me",
+                &[("Sec-WebSocket-Protocol", &user_protocol)],
+            ),
+            401,
+            none(),
+        ),
+        case(
+            "chat WebSocket, token in the query",
+            smuggled,
+            handshake(&format!("/v1/chat/ws?access_token={user}"), &[app]),
+            401,
+            none(),
+        ),
+    ]
 }
 
 fn jwt_cases(user: &str, admin: &str) -> Vec<Case> {
@@ -900,6 +1143,7 @@ async fn hostile_requests_never_reach_an_upstream_they_must_not() {
     cases.extend(limit_and_method_cases());
     cases.extend(header_cases(&user));
     cases.extend(jwt_cases(&user, &admin));
+    cases.extend(websocket_cases(&user));
 
     let (tried, bypasses, mismatches) = run_cases(gateway.local_addr(), &recorder, &cases).await;
     // Anything that arrives late (a smuggled request queued behind an

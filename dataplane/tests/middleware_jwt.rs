@@ -3,8 +3,10 @@
 //! confusion) and a re-headed one; a JWKS file picks keys by `kid`
 //! (EdDSA); keys are read at table load, so a missing or unusable key
 //! stops start-up or refuses a reload (the old table keeps serving) and a
-//! reload picks up a rotated key. The RSA pair under `tests/fixtures` is a
-//! test key and guards nothing.
+//! reload picks up a rotated key; a `token_from cookie` source
+//! authenticates only a WebSocket handshake whose `Origin` the cors step
+//! matched. The RSA pair under `tests/fixtures` is a test key and guards
+//! nothing.
 
 mod common;
 mod middleware_support;
@@ -256,4 +258,75 @@ async fn a_reload_without_its_key_is_refused_and_a_rotated_key_is_picked_up() {
 
 fn gateway_table_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("routes.bin")
+}
+
+/// A handshake to the WebSocket route with `extra` header lines.
+fn handshake(origin: Option<&str>, extra: &str) -> Vec<u8> {
+    let origin = origin.map_or(String::new(), |o| format!("Origin: {o}\r\n"));
+    format!(
+        "GET /v1/ws HTTP/1.1\r\nHost: api.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         {origin}{extra}Connection: close\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_authenticates_only_a_handshake_from_a_checked_origin() {
+    set_secret();
+    let jwt = JwtConfig {
+        cookie: Some("session".into()),
+        ..platform_jwt()
+    };
+    let mut spec = chain_table(
+        &[
+            ("cors", platform_cors()),
+            ("auth", MiddlewareConfig::Jwt(jwt)),
+        ],
+        &[],
+        1,
+    );
+    spec.routes[0].websocket = true;
+    let origin = Origin::start().await;
+    let (gateway, _dir) = gateway_for(&spec, &origin).await;
+    let addr = gateway.local_addr();
+    let token = user_token("user-7", &["user"]);
+    let cookie = format!("Cookie: theme=dark\r\nCookie: session={token}\r\n");
+    let app = Some("https://dating.serge.cc");
+    let wait = std::time::Duration::from_secs(10);
+
+    // From the app's origin: the cookie (in the second of two Cookie
+    // lines, joined for the upstream) is the token.
+    let reply = raw::exchange(addr, &handshake(app, &cookie), wait).await;
+    assert_eq!(reply.status(), Some(200), "{reply:?}");
+    let body: serde_json::Value = serde_json::from_slice(&reply.responses[0].body).unwrap();
+    assert_eq!(body["user"], "user-7", "{body}");
+    assert_eq!(
+        body["headers"]["cookie"],
+        format!("theme=dark; session={token}")
+    );
+    let reached = origin.hits();
+
+    // No Origin (no browser), another origin, or no handshake: no cookie.
+    for (why, request, status) in [
+        ("no Origin", handshake(None, &cookie), 401),
+        ("another origin", handshake(Some("https://evil.example"), &cookie), 403),
+        (
+            "a plain GET from the app",
+            format!(
+                "GET /v1/x HTTP/1.1\r\nHost: api.test\r\nOrigin: https://dating.serge.cc\r\n{cookie}Connection: close\r\n\r\n"
+            )
+            .into_bytes(),
+            401,
+        ),
+    ] {
+        let reply = raw::exchange(addr, &request, wait).await;
+        assert_eq!(reply.status(), Some(status), "{why}: {reply:?}");
+    }
+    assert_eq!(
+        origin.hits(),
+        reached,
+        "no refused request reached the upstream"
+    );
+    gateway.shutdown().await;
 }

@@ -5,7 +5,8 @@
 //! with a challenge, roles are 403s, identity headers cannot be forged,
 //! CORS preflights are answered without a token, responses carry the
 //! security headers, and the discovery cache never serves one user's
-//! response to another.
+//! response to another. Header names with `_` are dropped unless the
+//! table's platform allows them.
 
 mod common;
 mod middleware_support;
@@ -385,4 +386,34 @@ async fn the_discovery_cache_never_serves_one_users_response_to_another() {
     .await;
     assert!(!reply.headers.contains_key("x-cache"));
     gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn underscored_names_pass_only_where_the_platform_allows_them() {
+    let origin = Origin::start().await;
+    let client = client();
+    for allow in [false, true] {
+        let mut spec = chain_table(&[], &[], 1);
+        spec.gateway.underscore_headers = allow;
+        let (gateway, _dir) = gateway_for(&spec, &origin).await;
+        let reply = request(
+            &client,
+            "GET",
+            gateway.local_addr(),
+            "/v1/x",
+            &[("x_tenant", "blue"), ("x_user_id", "admin")],
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let headers = &reply.json()["headers"];
+        let tenant = if allow { json!("blue") } else { Value::Null };
+        assert_eq!(headers["x_tenant"], tenant, "allow {allow}: {headers}");
+        // An alias of an identity header is dropped either way.
+        assert_eq!(
+            headers["x_user_id"],
+            Value::Null,
+            "allow {allow}: {headers}"
+        );
+        gateway.shutdown().await;
+    }
 }

@@ -56,6 +56,8 @@ fn config() -> JwtConfig {
             prefix: "/v1/admin/".into(),
             roles: vec!["admin".into()],
         }],
+        subprotocol: None,
+        cookie: None,
     }
 }
 

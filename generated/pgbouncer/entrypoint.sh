@@ -1,5 +1,5 @@
 #!/bin/sh
-# generated from routes.dsl (sha256 c6785104a04ddc61dc54208d7435e75ec1258ed8de25a5115a0106649d58292d) — do not edit
+# generated from routes.dsl (sha256 dcf0b018e6b9a01c62fb378ec5678df0a1e60bc6d22377649e3e3bde1709729b) — do not edit
 #
 # Starts PgBouncer with the configuration next to this script. routes.dsl
 # names the env vars holding each server's URL

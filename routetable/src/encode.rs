@@ -136,7 +136,14 @@ impl Builder {
         put_u32(&mut out, g.max_connections);
         put_u32(&mut out, g.pool.max_total);
         put_u32(&mut out, g.pool.max_per_host);
-        put_u32(&mut out, 0);
+        put_u32(
+            &mut out,
+            if g.underscore_headers {
+                layout::gateway::FLAG_UNDERSCORE_HEADERS
+            } else {
+                0
+            },
+        );
         put_u64(&mut out, g.max_header_bytes);
         put_u64(&mut out, g.max_body_bytes);
         put_u64(&mut out, g.header_timeout_ms);
@@ -236,6 +243,7 @@ impl Builder {
                 }
                 w.extend(u64_words(c.max_age_s));
                 w.push(u32::from(c.credentials));
+                w.extend(self.str_list(&c.websocket_origins));
             }
             MiddlewareConfig::Jwt(j) => {
                 w.extend(self.str_list(&j.algorithms));
@@ -257,6 +265,8 @@ impl Builder {
                     .flatten()
                     .collect();
                 w.extend(self.list_of(&rules, j.require_roles.len()));
+                w.extend(self.opt_str_ref(j.subprotocol.as_deref()));
+                w.extend(self.opt_str_ref(j.cookie.as_deref()));
             }
             MiddlewareConfig::RateLimit(r) => {
                 w.push(match r.key {

@@ -94,6 +94,10 @@ pub mod gateway {
     pub const MAX_CONNECTIONS: usize = 0;
     pub const POOL_MAX_TOTAL: usize = 4;
     pub const POOL_MAX_PER_HOST: usize = 8;
+    pub const FLAGS: usize = 12;
+    /// Client header names with `_` are forwarded (otherwise dropped).
+    pub const FLAG_UNDERSCORE_HEADERS: u32 = 1;
+    pub const KNOWN_FLAGS: u32 = FLAG_UNDERSCORE_HEADERS;
     pub const MAX_HEADER_BYTES: usize = 16;
     pub const MAX_BODY_BYTES: usize = 24;
     pub const HEADER_TIMEOUT_MS: usize = 32;
@@ -251,6 +255,13 @@ impl Precedence {
 }
 
 /// Little-endian reads that return `None` past the end instead of panicking.
+/// The gateway record's flags, read in place from a validated table's
+/// bytes: two fixed-offset reads, cheap enough for the request path.
+pub fn gateway_flags(table: &[u8]) -> u32 {
+    let at = read_u32(table, header::DIRECTORY + Section::Gateway as usize * 8).unwrap_or(0);
+    read_u32(table, at as usize + gateway::FLAGS).unwrap_or(0)
+}
+
 pub fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     let end = at.checked_add(4)?;
     bytes.get(at..end)?.try_into().ok().map(u32::from_le_bytes)

@@ -33,6 +33,9 @@ pub struct GatewaySpec {
     pub pool: PoolSpec,
     /// CIDRs whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// Client header names containing `_` are forwarded; `false` (the
+    /// default) drops them, as nginx does.
+    pub underscore_headers: bool,
 }
 
 /// The upstream connection pool.
@@ -191,6 +194,8 @@ pub struct CorsConfig {
     pub expose: Vec<String>,
     pub max_age_s: u64,
     pub credentials: bool,
+    /// Origins a WebSocket handshake may come from; empty: `origins`.
+    pub websocket_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +209,11 @@ pub struct JwtConfig {
     pub leeway_s: u64,
     pub public: Vec<String>,
     pub require_roles: Vec<RoleRule>,
+    /// On WebSocket handshakes, a `Sec-WebSocket-Protocol` entry starting
+    /// with this prefix carries the token, base64url-encoded after it.
+    pub subprotocol: Option<String>,
+    /// On WebSocket handshakes, this cookie carries the token.
+    pub cookie: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -108,6 +108,30 @@ fn resealed_flips_are_caught_or_harmless() {
     );
 }
 
+/// Where `field` of `section`'s first record is in the file.
+fn file_offset(bytes: &[u8], section: Section, field: usize) -> usize {
+    let start = layout::read_u32(bytes, layout::header::DIRECTORY + section as usize * 8);
+    start.unwrap() as usize + field
+}
+
+#[test]
+fn gateway_flags_are_read_in_place_and_unknown_bits_refused() {
+    let mut spec = common::dating_platform();
+    assert_eq!(layout::gateway_flags(&encode(&spec)), 0);
+    spec.gateway.underscore_headers = true;
+    let bytes = encode(&spec);
+    assert_eq!(
+        layout::gateway_flags(&bytes),
+        layout::gateway::FLAG_UNDERSCORE_HEADERS
+    );
+    let field = file_offset(&bytes, Section::Gateway, layout::gateway::FLAGS);
+    let mut bad = bytes.clone();
+    bad[field..field + 4].copy_from_slice(&0b10u32.to_le_bytes());
+    layout::reseal(&mut bad);
+    let err = Table::from_bytes(&bad).unwrap_err().to_string();
+    assert!(err.contains("unknown gateway flags 0x2"), "{err}");
+}
+
 #[test]
 fn errors_say_what_and_where() {
     let bytes = real_table();
@@ -128,12 +152,7 @@ fn errors_say_what_and_where() {
 
     // A route pointing at a service that does not exist, checksum fixed.
     let view = Table::from_bytes(&bytes).unwrap();
-    let routes_at = layout::read_u32(
-        &bytes,
-        layout::header::DIRECTORY + Section::Routes as usize * 8,
-    )
-    .unwrap() as usize;
-    let field = routes_at + layout::route::SERVICE;
+    let field = file_offset(&bytes, Section::Routes, layout::route::SERVICE);
     let mut bad = bytes.clone();
     bad[field..field + 4].copy_from_slice(&99u32.to_le_bytes());
     layout::reseal(&mut bad);

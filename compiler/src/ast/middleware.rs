@@ -15,6 +15,13 @@ use super::types::{
 use crate::diagnostic::{did_you_mean, Code, Diagnostic};
 use crate::syntax::{Block, Statement, Value, ValueKind};
 
+/// An HTTP token (RFC 9110 5.6.2): a header name, a WebSocket subprotocol.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 impl Reader<'_> {
     pub(super) fn middleware(&mut self, block: &Block) -> Option<MiddlewareDecl> {
         let name = self.block_name(block);
@@ -150,12 +157,7 @@ impl Reader<'_> {
 
     fn header_name_value(&mut self, v: &Value) -> Option<S<String>> {
         let name = self.string_value(v)?;
-        let token = !name.value.is_empty()
-            && name
-                .value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-        if !token {
+        if !is_token(&name.value) {
             self.push(
                 Diagnostic::error(
                     Code::InvalidHeaderName,
@@ -177,6 +179,7 @@ impl Reader<'_> {
             "expose",
             "max_age",
             "credentials",
+            "websocket_origins",
         ];
         let mut decl = CorsDecl::default();
         self.statements(block, KEYS, &[], |cx, st| match st.key.text.as_str() {
@@ -198,6 +201,7 @@ impl Reader<'_> {
             }
             "max_age" => decl.max_age_s = cx.duration(st).map(|d| d.value / 1000),
             "credentials" => decl.credentials = cx.bool(st),
+            "websocket_origins" => decl.websocket_origins = cx.list(st, Self::origin_value),
             // Unknown keys were reported by `statements`.
             _ => {}
         });
@@ -236,12 +240,13 @@ impl Reader<'_> {
             "leeway",
             "public",
             "require_roles",
+            "token_from",
         ];
         const ALGORITHMS: &[&str] = &[
             "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA",
         ];
         let mut decl = JwtDecl::default();
-        self.statements(block, KEYS, &["require_roles"], |cx, st| match st.key.text.as_str() {
+        self.statements(block, KEYS, &["require_roles", "token_from"], |cx, st| match st.key.text.as_str() {
             "algorithms" => {
                 decl.algorithms = cx.list(st, Self::ident_value);
                 for alg in &decl.algorithms {
@@ -290,6 +295,7 @@ impl Reader<'_> {
                     cx.push(arity(st, "a path prefix and a list of roles: `require_roles \"/v1/admin/\" [admin]`"));
                 }
             }
+            "token_from" => cx.token_from(st, &mut decl),
             // Unknown keys were reported by `statements`.
             _ => {}
         });
@@ -300,6 +306,38 @@ impl Reader<'_> {
             self.missing(block, "key", "key env JWT_SECRET");
         }
         decl
+    }
+
+    /// `token_from subprotocol "PREFIX"` | `token_from cookie NAME`: where
+    /// else than `Authorization: Bearer` a WebSocket handshake may carry
+    /// its token. Never a query string: URLs end up in logs.
+    fn token_from(&mut self, st: &Statement, decl: &mut JwtDecl) {
+        let usage = "`token_from subprotocol \"base64url.bearer.authorization.example.com.\"` or `token_from cookie session`";
+        match st.values.as_slice() {
+            [kw, prefix] if kw.kind == ValueKind::Ident && kw.raw == "subprotocol" => {
+                let Some(prefix) = self.string_value(prefix) else {
+                    return;
+                };
+                if !is_token(&prefix.value) {
+                    self.push(
+                        Diagnostic::error(
+                            Code::InvalidValue,
+                            prefix.span,
+                            format!("invalid subprotocol prefix {:?}", prefix.value),
+                        )
+                        .label("a WebSocket subprotocol is an HTTP token"),
+                    );
+                    return;
+                }
+                decl.subprotocol = Some(prefix.value);
+            }
+            [kw, name] if kw.kind == ValueKind::Ident && kw.raw == "cookie" => {
+                if let Some(name) = self.ident_value(name) {
+                    decl.cookie = Some(name.value);
+                }
+            }
+            _ => self.push(arity(st, usage)),
+        }
     }
 
     /// `key env NAME` | `key file "PATH"`; an inline string is an error:

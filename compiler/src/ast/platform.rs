@@ -19,6 +19,7 @@ impl Reader<'_> {
             "traefik",
             "traefik_image",
             "edge_routers",
+            "underscore_headers",
         ];
         let mut decl = PlatformDecl {
             head: block.head_span(),
@@ -45,6 +46,9 @@ impl Reader<'_> {
                 "traefik" => decl.traefik = self.count(st),
                 "traefik_image" => decl.traefik_image = self.string(st),
                 "edge_routers" => decl.edge_routers = self.one_of(st, &["file", "labels"]),
+                "underscore_headers" => {
+                    decl.underscore_headers = self.one_of(st, &["drop", "allow"])
+                }
                 _ => self.unknown_key(&st.key, "platform", KEYS),
             }
         }

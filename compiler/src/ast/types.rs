@@ -59,6 +59,8 @@ pub struct PlatformDecl {
     pub traefik_image: Option<S<String>>,
     /// `edge_routers file|labels`: the provider that carries edge routers.
     pub edge_routers: Option<S<String>>,
+    /// `underscore_headers drop|allow`: client header names with `_`.
+    pub underscore_headers: Option<S<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -198,6 +200,8 @@ pub struct CorsDecl {
     /// `None`: not written; the model takes the table's default.
     pub max_age_s: Option<u64>,
     pub credentials: Option<S<bool>>,
+    /// `websocket_origins [...]`: empty, the `origins`.
+    pub websocket_origins: Vec<S<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -210,6 +214,10 @@ pub struct JwtDecl {
     pub leeway_s: Option<u64>,
     pub public: Vec<S<String>>,
     pub require_roles: Vec<(S<String>, Vec<String>)>,
+    /// `token_from subprotocol "PREFIX"`.
+    pub subprotocol: Option<String>,
+    /// `token_from cookie NAME`.
+    pub cookie: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

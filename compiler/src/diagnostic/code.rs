@@ -153,6 +153,9 @@ pub enum Code {
     UnusedChainSetting,
     /// A WebSocket path outside its service's prefixes.
     WebsocketOutsidePrefix,
+    /// A WebSocket path whose chain has no cors step, so no handshake's
+    /// `Origin` is checked.
+    WebsocketOriginUnchecked,
     /// A wildcard certificate with a challenge that cannot issue it.
     WildcardNeedsDns,
 }
@@ -229,6 +232,7 @@ impl Code {
             Code::Unused => "unused",
             Code::UnusedChainSetting => "unused-chain-setting",
             Code::WebsocketOutsidePrefix => "websocket-outside-prefix",
+            Code::WebsocketOriginUnchecked => "websocket-origin-unchecked",
             Code::WildcardNeedsDns => "wildcard-needs-dns",
         }
     }

@@ -187,6 +187,7 @@ fn gateway(g: &model::Gateway) -> routetable::GatewaySpec {
             idle_timeout_ms: g.pool.idle_timeout_ms,
         },
         trusted_proxies: g.trusted_proxies.clone(),
+        underscore_headers: g.underscore_headers,
     }
 }
 
@@ -253,6 +254,7 @@ fn middleware(m: &model::Middleware) -> Result<routetable::MiddlewareSpec, EmitE
             expose: c.expose.clone(),
             max_age_s: c.max_age_s,
             credentials: c.credentials,
+            websocket_origins: c.websocket_origins.clone(),
         }),
         M::BasicAuth { .. } => {
             return Err(error(format!(
@@ -276,6 +278,8 @@ fn middleware(m: &model::Middleware) -> Result<routetable::MiddlewareSpec, EmitE
                 .iter()
                 .map(|r| routetable::RoleRule { prefix: r.prefix.clone(), roles: r.roles.clone() })
                 .collect(),
+            subprotocol: j.subprotocol.clone(),
+            cookie: j.cookie.clone(),
         }),
         M::RateLimit(r) => T::RateLimit(routetable::RateLimitConfig {
             key: match r.key {

@@ -9,6 +9,15 @@
 //! with credentials), `-Allow-Credentials` and `-Expose-Headers` on the way
 //! back; every response gets `Vary: Origin` since it depends on it. The
 //! browser enforces the rest; this module does not authenticate.
+//!
+//! WebSocket handshakes are not covered by CORS in browsers: any page may
+//! open a socket to any host, with the user's cookies. So a handshake that
+//! carries an `Origin` (every browser's does) must name one of the
+//! `websocket_origins` (the `origins` unless the DSL lists others), or it is
+//! a JSON 403 before any upstream sees it (cross-site WebSocket hijacking).
+//! A handshake without `Origin` comes from no browser and passes; the
+//! [`RequestCtx::origin_verified`] it leaves unset keeps a cookie from
+//! authenticating it.
 
 use super::shared::reject;
 use crate::body::GatewayBody;
@@ -29,6 +38,8 @@ pub struct Cors {
     expose_headers: Option<HeaderValue>,
     max_age: HeaderValue,
     credentials: bool,
+    /// Origins a WebSocket handshake may come from (lower case).
+    websocket_origins: Vec<String>,
 }
 
 /// The allowed origin of this request, for the response side.
@@ -77,6 +88,28 @@ impl Cors {
             expose_headers: list(&config.expose)?,
             max_age: HeaderValue::from(config.max_age_s),
             credentials: config.credentials,
+            websocket_origins: if config.websocket_origins.is_empty() {
+                &config.origins
+            } else {
+                &config.websocket_origins
+            }
+            .iter()
+            .map(|o| o.to_ascii_lowercase())
+            .collect(),
+        })
+    }
+
+    /// Whether a WebSocket handshake from `origin` may open.
+    fn allows_socket(&self, origin: &HeaderValue) -> bool {
+        self.names_socket_origin(origin) || self.websocket_origins.iter().any(|o| o == "*")
+    }
+
+    /// Whether `origin` is on the WebSocket list by name (not by `*`).
+    fn names_socket_origin(&self, origin: &HeaderValue) -> bool {
+        origin.to_str().is_ok_and(|origin| {
+            self.websocket_origins
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin))
         })
     }
 
@@ -143,6 +176,18 @@ impl Middleware for Cors {
         let Some(origin) = head.headers.get(header::ORIGIN) else {
             return Flow::Continue;
         };
+        if ctx.websocket {
+            if !self.allows_socket(origin) {
+                return Flow::Respond(reject(
+                    ctx,
+                    routetable::MiddlewareKind::Cors,
+                    &self.name,
+                    StatusCode::FORBIDDEN,
+                    "WebSocket origin not allowed",
+                ));
+            }
+            ctx.origin_verified = self.names_socket_origin(origin);
+        }
         if head.method == Method::OPTIONS
             && head
                 .headers
@@ -195,7 +240,20 @@ mod tests {
             expose: vec!["X-Request-Id".into()],
             max_age_s: 3600,
             credentials,
+            websocket_origins: vec![],
         }
+    }
+
+    #[test]
+    fn websocket_origins_default_to_the_cors_origins() {
+        let cors = Cors::prepare("c".into(), &config(&["https://dating.serge.cc"], true)).unwrap();
+        assert!(cors.allows_socket(&HeaderValue::from_static("https://dating.serge.cc")));
+        assert!(!cors.allows_socket(&HeaderValue::from_static("https://evil.example")));
+        let mut own = config(&["https://dating.serge.cc"], true);
+        own.websocket_origins = vec!["https://chat.serge.cc".into()];
+        let cors = Cors::prepare("c".into(), &own).unwrap();
+        assert!(cors.allows_socket(&HeaderValue::from_static("https://CHAT.serge.cc")));
+        assert!(!cors.allows_socket(&HeaderValue::from_static("https://dating.serge.cc")));
     }
 
     #[test]

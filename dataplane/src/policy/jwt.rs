@@ -1,6 +1,22 @@
-//! JWT authentication (`jwt` in the DSL), with jsonwebtoken. Only
-//! `Authorization: Bearer` carries a token (never a query string or a
-//! cookie). The token's `alg` must be in the DSL's allow list and match the
+//! JWT authentication (`jwt` in the DSL), with jsonwebtoken.
+//! `Authorization: Bearer` carries a token, never a query string (URLs end
+//! up in logs and histories). A browser cannot set `Authorization` on
+//! `new WebSocket(url, protocols)`, so on a WebSocket handshake a step may
+//! also take the token from where a page can put it:
+//!
+//! - `token_from subprotocol "PREFIX"`: a `Sec-WebSocket-Protocol` entry
+//!   `PREFIX<base64url token>` (the Kubernetes API server's form), offered
+//!   beside the page's real subprotocol. Every entry with the prefix is
+//!   removed before the handshake goes upstream, so the service (and its
+//!   101) only ever names the real one, as the browser requires.
+//! - `token_from cookie NAME`: a cookie, only on a handshake whose `Origin`
+//!   a cors step checked by name ([`RequestCtx::origin_verified`]). A
+//!   cookie rides along on requests any site starts; the origin check is
+//!   what keeps another site's page from opening the user's socket
+//!   (cross-site WebSocket hijacking), and no other request takes a cookie,
+//!   so no form or fetch from elsewhere is ever authenticated by one (CSRF).
+//!
+//! Whatever carries it, a token is verified the same way. The token's `alg` must be in the DSL's allow list and match the
 //! family of the key it is checked with, so `alg: none` and algorithm
 //! confusion (an HS token "signed" with the RSA public key) fail before any
 //! signature is computed. `exp` and `sub` are required, `nbf` is checked,
@@ -50,10 +66,45 @@ pub static X_USER_ROLES: HeaderName = HeaderName::from_static("x-user-roles");
 /// offline from any one token.
 pub const MIN_HMAC_SECRET_BYTES: usize = 32;
 
-/// Removes identity headers a client may have forged.
+/// Removes identity headers a client may have forged, in every spelling
+/// that folds to one of them: ASCII case aside (names arrive lower-cased),
+/// `_` and `.` read as `-`, since WSGI, CGI and PHP map `X_User_Id`,
+/// `X.User.Id` and `X-User-Id` alike to `HTTP_X_USER_ID`.
 pub fn strip_identity_headers(headers: &mut HeaderMap) {
     headers.remove(&X_USER_ID);
     headers.remove(&X_USER_ROLES);
+    // One pass over the names present; a request rarely carries an alias.
+    if !headers.keys().any(aliases_identity) {
+        return;
+    }
+    let aliases: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| aliases_identity(n))
+        .cloned()
+        .collect();
+    for name in aliases {
+        headers.remove(name);
+    }
+}
+
+/// Whether `name` folds to a protected identity header.
+pub fn aliases_identity(name: &HeaderName) -> bool {
+    [&X_USER_ID, &X_USER_ROLES]
+        .iter()
+        .any(|protected| folds_to(name.as_str(), protected.as_str()))
+}
+
+/// `name` equals `protected` (lower case, `-` separated) once `_` and `.`
+/// are read as `-`; `name` is lower case, as hyper delivers names.
+fn folds_to(name: &str, protected: &str) -> bool {
+    name.len() == protected.len()
+        && name.bytes().zip(protected.bytes()).all(|(n, p)| {
+            let n = match n {
+                b'_' | b'.' => b'-',
+                other => other.to_ascii_lowercase(),
+            };
+            n == p
+        })
 }
 
 /// Why a jwt middleware could not be prepared (the table load fails).
@@ -138,6 +189,10 @@ pub struct Jwt {
     public: Vec<String>,
     require_roles: Vec<(String, Vec<String>)>,
     realm: String,
+    /// The `Sec-WebSocket-Protocol` entry prefix carrying a token.
+    subprotocol: Option<String>,
+    /// The cookie carrying a token on origin-checked handshakes.
+    cookie: Option<String>,
     /// `WWW-Authenticate` for a request without a token.
     challenge: HeaderValue,
     verified: moka::sync::Cache<Arc<str>, Arc<Verified>>,
@@ -194,6 +249,8 @@ impl Jwt {
                 .map(|r| (r.prefix.clone(), r.roles.clone()))
                 .collect(),
             realm,
+            subprotocol: config.subprotocol.clone(),
+            cookie: config.cookie.clone(),
             challenge,
             verified,
         })
@@ -425,6 +482,75 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// Removes every `Sec-WebSocket-Protocol` entry that starts with `prefix`
+/// (ASCII case aside, so no spelling of it goes upstream) and gives the
+/// token the one such entry carries: `Ok(None)` without one, `Err` when
+/// the entries are malformed or several.
+fn take_subprotocol_token(
+    headers: &mut HeaderMap,
+    prefix: &str,
+) -> Result<Option<String>, &'static str> {
+    let carries = |entry: &str| {
+        entry
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    let values = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL);
+    if !values.iter().any(|v| {
+        v.to_str()
+            .map_or(true, |v| v.split(',').any(|e| carries(e.trim())))
+    }) {
+        return Ok(None);
+    }
+    let mut kept: Vec<String> = Vec::new();
+    let mut encoded: Vec<String> = Vec::new();
+    let mut malformed = false;
+    for value in values {
+        let Ok(value) = value.to_str() else {
+            malformed = true;
+            continue;
+        };
+        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if carries(entry) {
+                encoded.push(entry[prefix.len()..].to_owned());
+            } else {
+                kept.push(entry.to_owned());
+            }
+        }
+    }
+    headers.remove(header::SEC_WEBSOCKET_PROTOCOL);
+    if let Ok(value) = HeaderValue::from_str(&kept.join(", ")) {
+        if !kept.is_empty() {
+            headers.insert(header::SEC_WEBSOCKET_PROTOCOL, value);
+        }
+    }
+    match encoded.as_slice() {
+        _ if malformed => Err("malformed subprotocol"),
+        [one] => {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(one.trim_end_matches('='))
+                .map_err(|_| "malformed token")?;
+            let token = String::from_utf8(bytes).map_err(|_| "malformed token")?;
+            Ok(Some(token).filter(|t| !t.is_empty()))
+        }
+        _ => Err("several tokens"),
+    }
+}
+
+/// The value of cookie `name` in the request's (joined) `Cookie` header.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.trim_matches('"'))
+        .filter(|value| !value.is_empty())
+}
+
 /// Roles that can travel in a comma-separated header unambiguously.
 fn plain_role(role: &str) -> bool {
     !role.is_empty()
@@ -436,10 +562,27 @@ fn plain_role(role: &str) -> bool {
 impl Middleware for Jwt {
     fn on_request(&self, ctx: &mut RequestCtx<'_>, head: &mut Parts) -> Flow {
         strip_identity_headers(&mut head.headers);
+        // Taken out before anything else: the token entry never goes
+        // upstream, on a public path neither.
+        let from_protocol = match (&self.subprotocol, ctx.websocket) {
+            (Some(prefix), true) => take_subprotocol_token(&mut head.headers, prefix),
+            _ => Ok(None),
+        };
         if self.public.iter().any(|p| under_prefix(ctx.path, p)) {
             return Flow::Continue;
         }
-        let Some(token) = bearer(&head.headers) else {
+        let from_protocol = match from_protocol {
+            Ok(token) => token,
+            Err(reason) => return self.unauthorized(ctx, reason),
+        };
+        let from_cookie = match &self.cookie {
+            Some(name) if ctx.websocket && ctx.origin_verified => cookie(&head.headers, name),
+            _ => None,
+        };
+        let token = bearer(&head.headers)
+            .or(from_protocol.as_deref())
+            .or(from_cookie);
+        let Some(token) = token else {
             let mut response = reject(
                 ctx,
                 routetable::MiddlewareKind::Jwt,
@@ -506,6 +649,8 @@ mod tests {
             leeway_s: 5,
             public: vec![],
             require_roles: vec![],
+            subprotocol: None,
+            cookie: None,
         };
         (dir, Jwt::prepare("auth".into(), &config).unwrap())
     }
@@ -520,6 +665,78 @@ mod tests {
             nbf,
         };
         jwt.verified.insert(token.into(), Arc::new(verified));
+    }
+
+    #[test]
+    fn a_subprotocol_token_is_taken_out_and_the_real_protocols_kept() {
+        use base64::Engine as _;
+        let prefix = "base64url.bearer.authorization.dating.";
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("a.b.c");
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("chat"),
+        );
+        headers.append(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_str(&format!("{prefix}{encoded}, chat.v2")).unwrap(),
+        );
+        assert_eq!(
+            take_subprotocol_token(&mut headers, prefix),
+            Ok(Some("a.b.c".into()))
+        );
+        let left: Vec<_> = headers
+            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .collect();
+        assert_eq!(left, ["chat, chat.v2"]);
+        // No prefix: nothing changes.
+        assert_eq!(take_subprotocol_token(&mut headers, prefix), Ok(None));
+        // Another spelling of the prefix is removed too; two tokens are refused.
+        let mut two = HeaderMap::new();
+        two.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_str(&format!(
+                "{prefix}{encoded}, BASE64URL.bearer.authorization.dating.{encoded}"
+            ))
+            .unwrap(),
+        );
+        assert_eq!(
+            take_subprotocol_token(&mut two, prefix),
+            Err("several tokens")
+        );
+        assert!(two.get(header::SEC_WEBSOCKET_PROTOCOL).is_none());
+        let mut bad = HeaderMap::new();
+        bad.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_str(&format!("{prefix}!!")).unwrap(),
+        );
+        assert_eq!(
+            take_subprotocol_token(&mut bad, prefix),
+            Err("malformed token")
+        );
+    }
+
+    #[test]
+    fn every_spelling_of_an_identity_header_is_removed() {
+        let mut headers = HeaderMap::new();
+        for name in [
+            "x_user_id",
+            "x.user.id",
+            "x-user_id",
+            "x_user.roles",
+            "x-user-roles",
+        ] {
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static("admin"),
+            );
+        }
+        headers.insert("x-user-idx", HeaderValue::from_static("kept"));
+        headers.insert("x_request_id", HeaderValue::from_static("kept"));
+        strip_identity_headers(&mut headers);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-user-idx", "x_request_id"], "{headers:?}");
     }
 
     #[test]

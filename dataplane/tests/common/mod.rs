@@ -63,6 +63,7 @@ pub fn single_service_spec(
                 idle_timeout_ms: 90_000,
             },
             trusted_proxies: vec![],
+            underscore_headers: false,
         },
         services: vec![ServiceSpec {
             name: name.into(),

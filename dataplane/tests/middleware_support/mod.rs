@@ -101,6 +101,8 @@ pub fn platform_jwt() -> JwtConfig {
             prefix: "/v1/admin/".into(),
             roles: vec!["admin".into()],
         }],
+        subprotocol: None,
+        cookie: None,
     }
 }
 
@@ -125,6 +127,7 @@ pub fn platform_cors() -> MiddlewareConfig {
         expose: vec!["X-Request-Id".into(), "RateLimit-Remaining".into()],
         max_age_s: 3600,
         credentials: true,
+        websocket_origins: vec![],
     })
 }
 

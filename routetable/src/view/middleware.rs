@@ -120,6 +120,16 @@ impl<'a> BodyReader<'a> {
         }
         items
     }
+    /// A field added after the body's first version: a body that ends
+    /// before it (a table written before the field existed) reads as the
+    /// default.
+    fn tail<T: Default>(&mut self, read: impl FnOnce(&mut Self) -> T) -> T {
+        if self.pos >= self.end {
+            T::default()
+        } else {
+            read(self)
+        }
+    }
     fn strings(&mut self) -> Vec<String> {
         self.items(2, Self::string)
     }
@@ -164,6 +174,7 @@ impl<'a> BodyReader<'a> {
                 expose: self.strings(),
                 max_age_s: self.u64(),
                 credentials: self.bool(),
+                websocket_origins: self.tail(Self::strings),
             }),
             MiddlewareKind::Jwt => {
                 let algorithms = self.strings();
@@ -189,6 +200,8 @@ impl<'a> BodyReader<'a> {
                         prefix: r.string(),
                         roles: r.strings(),
                     }),
+                    subprotocol: self.tail(Self::opt_string),
+                    cookie: self.tail(Self::opt_string),
                 })
             }
             MiddlewareKind::RateLimit => {

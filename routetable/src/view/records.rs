@@ -148,8 +148,13 @@ impl<'a> GatewayView<'a> {
         self.t
             .string_list(self.t.list(self.rec.pair(layout::gateway::TRUSTED_PROXIES)))
     }
+    /// Whether client header names with `_` are forwarded.
+    pub fn underscore_headers(&self) -> bool {
+        self.rec.u32(layout::gateway::FLAGS) & layout::gateway::FLAG_UNDERSCORE_HEADERS != 0
+    }
     pub fn to_spec(&self) -> GatewaySpec {
         GatewaySpec {
+            underscore_headers: self.underscore_headers(),
             max_connections: self.max_connections(),
             max_header_bytes: self.max_header_bytes(),
             max_body_bytes: self.max_body_bytes(),

@@ -311,6 +311,12 @@ impl<'a> Validator<'a> {
             section: Section::Gateway,
             offset: 0,
         };
+        let flags = Record::whole(self.t.gateway).u32(layout::gateway::FLAGS);
+        if flags & !layout::gateway::KNOWN_FLAGS != 0 {
+            return Err(at
+                .field(layout::gateway::FLAGS)
+                .err(self.t, format!("unknown gateway flags {flags:#x}")));
+        }
         self.str_list(
             Record::whole(self.t.gateway),
             at,

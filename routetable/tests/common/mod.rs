@@ -73,6 +73,7 @@ pub fn dating_platform() -> TableSpec {
                 expose: strings(&["X-Request-Id", "RateLimit-Remaining"]),
                 max_age_s: 3600,
                 credentials: true,
+                websocket_origins: vec![],
             }),
         },
         MiddlewareSpec {
@@ -98,6 +99,8 @@ pub fn dating_platform() -> TableSpec {
                     prefix: s("/v1/admin/"),
                     roles: strings(&["admin"]),
                 }],
+                subprotocol: Some(s("base64url.bearer.authorization.dating.")),
+                cookie: None,
             }),
         },
         MiddlewareSpec {
@@ -177,6 +180,7 @@ pub fn dating_platform() -> TableSpec {
                 idle_timeout_ms: 90_000,
             },
             trusted_proxies: strings(&["172.20.0.0/16"]),
+            underscore_headers: false,
         },
         services,
         middlewares,
@@ -192,6 +196,7 @@ pub fn everything() -> TableSpec {
     let mut spec = dating_platform();
     spec.generation = u64::MAX - 1;
     spec.source_sha256 = std::array::from_fn(|i| i as u8);
+    spec.gateway.underscore_headers = true;
     spec.services.push(ServiceSpec {
         name: s("légacy"),
         instances: vec![(s("10.0.0.1"), 1), (s("legacy.internal"), u16::MAX)],
@@ -271,6 +276,8 @@ pub fn everything() -> TableSpec {
                         roles: vec![],
                     },
                 ],
+                subprotocol: None,
+                cookie: Some(s("session")),
             }),
         },
         MiddlewareSpec {
