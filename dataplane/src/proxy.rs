@@ -119,10 +119,7 @@ impl Gateway {
         let (mut head, body) = request.into_parts();
         // Identity headers come from the jwt step, never from the client.
         policy::jwt::strip_identity_headers(&mut head.headers);
-        if routetable::layout::gateway_flags(table.bytes())
-            & routetable::layout::gateway::FLAG_UNDERSCORE_HEADERS
-            == 0
-        {
+        if !table.limits.underscore_headers {
             forwarding::drop_underscored_names(&mut head.headers);
         }
         // One `Cookie` line for the HTTP/1.1 hop, and for the steps.

@@ -151,6 +151,9 @@ pub struct Limits {
     pub header_timeout: Duration,
     pub dns_ttl: Duration,
     pub pool: PoolSettings,
+    /// Whether header names with an underscore are forwarded (`false`:
+    /// dropped, as nginx does).
+    pub underscore_headers: bool,
 }
 
 /// A validated, prepared table.
@@ -226,6 +229,7 @@ impl LoadedTable {
                 max_per_host: or_default(g.pool.max_per_host, defaults::POOL_MAX_PER_HOST),
                 idle_timeout_ms: or_default(g.pool.idle_timeout_ms, defaults::POOL_IDLE_TIMEOUT_MS),
             },
+            underscore_headers: g.underscore_headers,
         };
         let trusted_proxies = g
             .trusted_proxies
