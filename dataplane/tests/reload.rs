@@ -163,3 +163,35 @@ async fn instance_state_survives_a_reload_that_keeps_the_instance() {
     ));
     gateway.shutdown().await;
 }
+
+/// Every trigger goes through the one reload task: reloads asked for at
+/// the same moment (the admin API, SIGHUP, the watcher) are all answered,
+/// by a reload that read the file as it was when they asked, and the
+/// serving table is the newest one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_asked_for_together_are_all_answered_with_the_newest_table() {
+    let (_dir, table) = table_dir(&two_services(1, false));
+    let gateway = start(test_config(&table)).await;
+    write_table(&table, &two_services(2, true));
+    let reloader = gateway.reloader().clone();
+    let answers = futures_util::future::join_all((0..16).map(|i| {
+        let reloader = reloader.clone();
+        // Half of them forced, as SIGHUP and the admin API are.
+        async move { reloader.reload(i % 2 == 0).await }
+    }))
+    .await;
+    let mut published = 0;
+    for answer in &answers {
+        match answer {
+            Some(Ok(dataplane::reload::Reloaded::Published { generation: 2 })) => published += 1,
+            Some(Ok(dataplane::reload::Reloaded::Unchanged)) => {}
+            other => panic!("a reload answered {other:?}"),
+        }
+    }
+    assert!(
+        published >= 1,
+        "no reload published the new table: {answers:?}"
+    );
+    assert_eq!(gateway.store().current().generation, 2);
+    assert!(gateway.store().metrics().table_reloads() >= 1);
+}
