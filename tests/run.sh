@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(prometheus postgresql pgbouncer)
+debian_packages=(prometheus postgresql pgbouncer redis-server)
 
 missing=()
 for pkg in "${debian_packages[@]}"; do

@@ -33,6 +33,31 @@ pub struct Model {
     pub gateway_routes: Vec<GatewayRoute>,
     pub databases: Vec<Database>,
     pub alerts: Vec<Alert>,
+    /// The Redis of `scope shared` rate limits, when the file has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_store: Option<RateLimitStore>,
+}
+
+/// Where shared rate limits keep their buckets: env var names only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateLimitStore {
+    pub address_env: String,
+    pub username_env: Option<String>,
+    pub password_env: Option<String>,
+    pub tls: bool,
+    /// The budget of one check.
+    pub timeout_ms: u64,
+    pub on_failure: StoreFailure,
+}
+
+/// What a shared rate limit does while its store misses the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreFailure {
+    /// This replica's own buckets at the limit divided by the replicas.
+    Local,
+    Open,
+    Closed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,6 +194,13 @@ pub struct Gateway {
     pub pool: Pool,
     /// CIDRs whose `X-Forwarded-For` is believed (from the platform).
     pub trusted_proxies: Vec<String>,
+    /// Gateway containers behind the edge (`replicas N`, default 1).
+    #[serde(default = "one")]
+    pub replicas: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -450,6 +482,10 @@ pub struct RateLimitConfig {
     pub average: u64,
     pub period_ms: u64,
     pub burst: u64,
+    /// `scope shared`: one bucket per key for every gateway replica, in
+    /// the [`RateLimitStore`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -195,6 +195,25 @@ pub fn build_model(program: &Program, file: &str, sha256: &str) -> Model {
             })
             .collect(),
         alerts: program.alerts.iter().map(alert).collect(),
+        rate_limit_store: program.rate_limit_store.as_ref().map(|r| RateLimitStore {
+            address_env: r
+                .address_env
+                .as_ref()
+                .map(|a| a.value.clone())
+                .unwrap_or_default(),
+            username_env: r.username_env.as_ref().map(|u| u.value.clone()),
+            password_env: r.password_env.as_ref().map(|p| p.value.clone()),
+            tls: r.tls,
+            timeout_ms: r
+                .timeout_ms
+                .as_ref()
+                .map_or(table_defaults::RATE_LIMIT_STORE_TIMEOUT_MS, |t| t.value),
+            on_failure: match r.on_failure.as_ref().map(|f| f.value.as_str()) {
+                Some("open") => StoreFailure::Open,
+                Some("closed") => StoreFailure::Closed,
+                _ => StoreFailure::Local,
+            },
+        }),
     }
 }
 
@@ -237,6 +256,7 @@ fn gateway(decl: Option<&ast::GatewayDecl>, trusted_proxies: &[String]) -> Gatew
                 .unwrap_or(table_defaults::POOL_IDLE_TIMEOUT_MS),
         },
         trusted_proxies: trusted_proxies.to_vec(),
+        replicas: d.replicas.map_or(1, |r| r.value),
     }
 }
 
@@ -383,6 +403,7 @@ fn middleware(m: &ast::MiddlewareDecl) -> Middleware {
                     .burst
                     .as_ref()
                     .map_or(table_defaults::RATE_LIMIT_BURST, |b| b.value),
+                shared: r.scope.as_ref().is_some_and(|s| s.value == "shared"),
             })
         }
         MiddlewareDeclConfig::Cache(c) => MiddlewareConfig::Cache(CacheConfig {

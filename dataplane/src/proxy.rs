@@ -130,7 +130,7 @@ impl Gateway {
             policy::client_ip::resolve(peer.ip, &head.headers, &table.trusted_proxies),
             request_id,
         );
-        if let Err(short) = route.chain.run_request(&mut ctx, &mut head) {
+        if let Err(short) = route.chain.run_request(&mut ctx, &mut head).await {
             let ShortCircuit { mut response, ran } = *short;
             route.chain.run_response(&ctx, &mut response, ran);
             route.chain.run_complete(&mut ctx, &mut response);

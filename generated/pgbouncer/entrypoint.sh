@@ -1,5 +1,5 @@
 #!/bin/sh
-# generated from routes.dsl (sha256 c6785104a04ddc61dc54208d7435e75ec1258ed8de25a5115a0106649d58292d) — do not edit
+# generated from routes.dsl (sha256 f44a939fb0f7278a7967a879882938e7b78a056e47aa2c345e1045889171be14) — do not edit
 #
 # Starts PgBouncer with the configuration next to this script. routes.dsl
 # names the env vars holding each server's URL
