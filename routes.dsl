@@ -417,3 +417,10 @@ alert rate_limit_spike {
   for 5m
   severity info
 }
+
+# A gateway replica whose shared limits miss Redis (and fall back to the
+# failure policy) for a minute.
+alert rate_limit_store_down {
+  for 1m
+  severity warning
+}

@@ -591,6 +591,9 @@ pub enum AlertKind {
     Latency,
     ReloadFailures,
     RateLimitSpike,
+    /// `rate_limit_store_down`: a shared rate limit's store missed its
+    /// checks on some gateway replica.
+    RateLimitStoreDown,
 }
 
 /// The environment-variable spelling of a name: ASCII letters and digits

@@ -438,6 +438,7 @@ fn alert(a: &ast::AlertDecl) -> Alert {
         "error_ratio" => AlertKind::ErrorRatio,
         "latency" => AlertKind::Latency,
         "reload_failures" => AlertKind::ReloadFailures,
+        "rate_limit_store_down" => AlertKind::RateLimitStoreDown,
         _ => AlertKind::RateLimitSpike,
     };
     let threshold = a.threshold.as_ref().and_then(|t| match t.value {

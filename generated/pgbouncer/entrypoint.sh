@@ -1,5 +1,5 @@
 #!/bin/sh
-# generated from routes.dsl (sha256 f44a939fb0f7278a7967a879882938e7b78a056e47aa2c345e1045889171be14) — do not edit
+# generated from routes.dsl (sha256 e965d96ab13b12478495776aac6a8915fb1a472d9dd60451951bcbdb37c9d68e) — do not edit
 #
 # Starts PgBouncer with the configuration next to this script. routes.dsl
 # names the env vars holding each server's URL

@@ -334,6 +334,7 @@ pub const ALERT_KINDS: &[&str] = &[
     "latency",
     "reload_failures",
     "rate_limit_spike",
+    "rate_limit_store_down",
 ];
 
 /// HTTP methods the language accepts.

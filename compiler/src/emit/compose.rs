@@ -50,7 +50,7 @@ struct ComposeView {
     volumes: Vec<String>,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, Clone)]
 struct ComposeService {
     name: String,
     image: String,
@@ -70,7 +70,7 @@ struct ComposeService {
 /// One `environment` entry. Literal entries have every `$` doubled, so
 /// compose keeps them as written; `interpolate` entries keep their `${VAR}`
 /// references for compose to fill in from the host's environment.
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct EnvVar {
     text: String,
     interpolate: bool,
@@ -85,7 +85,7 @@ impl EnvVar {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct ComposeHealthcheck {
     test: Vec<String>,
     interval: String,
@@ -133,7 +133,15 @@ impl ComposeView {
         } else {
             Vec::new()
         };
-        services.push(gateway_service(model, gateway_labels));
+        // One container per gateway replica, each with the same labels:
+        // Traefik balances over all of them.
+        let gateway = gateway_service(model, gateway_labels);
+        for name in topo::gateway_containers(model) {
+            services.push(ComposeService {
+                name,
+                ..gateway.clone()
+            });
+        }
         for service in &model.services {
             let Some(image) = &service.image else {
                 continue;

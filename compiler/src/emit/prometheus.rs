@@ -24,6 +24,7 @@ const SERVICE_HEALTH_STATUS: &str = "service_health_status";
 const SERVICE_RESPONSE_TIME_SECONDS: &str = "service_response_time_seconds";
 const GATEWAY_TABLE_RELOAD_FAILURES_TOTAL: &str = "gateway_table_reload_failures_total";
 const GATEWAY_RATE_LIMITED_TOTAL: &str = "gateway_rate_limited_total";
+const GATEWAY_RATE_LIMIT_STORE_UP: &str = "gateway_rate_limit_store_up";
 
 /// The range of every `rate()`: a few scrapes at 15 s, short enough to react.
 const RATE_WINDOW_MS: u64 = 300_000;
@@ -84,7 +85,11 @@ impl ScrapeView {
                 name: topo::GATEWAY_CONTAINER.into(),
                 metrics_path: topo::METRICS_PATH,
                 // The admin listener: metrics stay off the routed port.
-                targets: vec![gateway_admin_address()],
+                // Every replica, each scraped on its own.
+                targets: topo::gateway_containers(model)
+                    .iter()
+                    .map(|c| format!("{c}:{}", topo::GATEWAY_ADMIN_PORT))
+                    .collect(),
                 labels: vec![],
             },
             ScrapeJob {
@@ -233,6 +238,7 @@ fn alerting_rules(model: &Model) -> Vec<AlertWithTests> {
             AlertKind::Latency => out.push(latency(model, alert)),
             AlertKind::ReloadFailures => out.push(reload_failures(alert)),
             AlertKind::RateLimitSpike => out.push(rate_limit_spike(model, alert)),
+            AlertKind::RateLimitStoreDown => out.push(rate_limit_store_down(alert)),
         }
     }
     out
@@ -577,6 +583,44 @@ fn rate_limit_spike(model: &Model, alert: &Alert) -> AlertWithTests {
             counter((per_interval / 2.0).floor() as u64, at),
         )],
         fired_labels: vec![],
+        eval_after_ms: at,
+    }
+    .build()
+}
+
+/// Any replica whose checks of a shared limit its store misses: the
+/// minimum over the replicas, per limiter, so N replicas make one alert.
+fn rate_limit_store_down(alert: &Alert) -> AlertWithTests {
+    let at = eval_after(alert);
+    let mut labels = gateway_target_labels();
+    labels.push(("limiter".into(), "per-ip".into()));
+    AlertSpec {
+        name: "RateLimitStoreDown",
+        alert,
+        expr: format!("min by (limiter) ({GATEWAY_RATE_LIMIT_STORE_UP}) == 0"),
+        rule_labels: vec![],
+        annotate: |alert, label| {
+            (
+                format!("Rate limit {} is not shared", label("limiter")),
+                format!(
+                    "A gateway replica's checks of this shared limit have missed the \
+                     rate-limit store (Redis slow, refusing or down) for {}: its failure \
+                     policy decides instead (gateway_rate_limit_store_fallbacks_total).",
+                    duration(alert.for_ms)
+                ),
+            )
+        },
+        firing: vec![series(
+            GATEWAY_RATE_LIMIT_STORE_UP,
+            &labels,
+            constant(0, at),
+        )],
+        quiet: vec![series(
+            GATEWAY_RATE_LIMIT_STORE_UP,
+            &labels,
+            constant(1, at),
+        )],
+        fired_labels: vec![("limiter".into(), "per-ip".into())],
         eval_after_ms: at,
     }
     .build()
