@@ -424,3 +424,10 @@ alert rate_limit_store_down {
   for 1m
   severity warning
 }
+
+# A gateway replica or Traefik that Prometheus cannot scrape, or has no
+# target of at all.
+alert scrape_down {
+  for 2m
+  severity critical
+}

@@ -594,6 +594,9 @@ pub enum AlertKind {
     /// `rate_limit_store_down`: a shared rate limit's store missed its
     /// checks on some gateway replica.
     RateLimitStoreDown,
+    /// `scrape_down`: a gateway replica or Traefik not scraped (`up == 0`),
+    /// or no target of theirs at all (`absent(up)`).
+    ScrapeDown,
 }
 
 /// The environment-variable spelling of a name: ASCII letters and digits

@@ -439,6 +439,7 @@ fn alert(a: &ast::AlertDecl) -> Alert {
         "latency" => AlertKind::Latency,
         "reload_failures" => AlertKind::ReloadFailures,
         "rate_limit_store_down" => AlertKind::RateLimitStoreDown,
+        "scrape_down" => AlertKind::ScrapeDown,
         _ => AlertKind::RateLimitSpike,
     };
     let threshold = a.threshold.as_ref().and_then(|t| match t.value {

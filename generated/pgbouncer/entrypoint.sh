@@ -1,5 +1,5 @@
 #!/bin/sh
-# generated from routes.dsl (sha256 e965d96ab13b12478495776aac6a8915fb1a472d9dd60451951bcbdb37c9d68e) — do not edit
+# generated from routes.dsl (sha256 c374d88457f7f8adb8d7e3cfbed353babe46a686e31664a71e66161ab4f524c4) — do not edit
 #
 # Starts PgBouncer with the configuration next to this script. routes.dsl
 # names the env vars holding each server's URL

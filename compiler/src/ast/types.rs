@@ -335,6 +335,7 @@ pub const ALERT_KINDS: &[&str] = &[
     "reload_failures",
     "rate_limit_spike",
     "rate_limit_store_down",
+    "scrape_down",
 ];
 
 /// HTTP methods the language accepts.

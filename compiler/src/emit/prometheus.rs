@@ -230,9 +230,13 @@ fn alerting_rules(model: &Model) -> Vec<AlertWithTests> {
     for alert in &model.alerts {
         match alert.kind {
             AlertKind::ServiceDown => {
-                for service in model.services.iter().filter(|s| s.behind_gateway()) {
+                if let Some(service) = model.services.iter().find(|s| s.behind_gateway()) {
                     out.push(service_down(alert, &service.name));
                 }
+            }
+            AlertKind::ScrapeDown => {
+                out.push(scrape_target_down(alert));
+                out.push(scrape_target_missing(alert));
             }
             AlertKind::ErrorRatio => out.push(error_ratio(model, alert)),
             AlertKind::Latency => out.push(latency(model, alert)),
@@ -358,31 +362,145 @@ fn series(name: &str, labels: &[(String, String)], values: String) -> InputSerie
     }
 }
 
+/// One rule for every service behind the gateway, across the gateway's
+/// replicas: a service is down when no replica has a healthy instance of
+/// it (the maximum over the replicas is 0), not when one replica lost it.
+/// `service` is the tests' example.
 fn service_down(alert: &Alert, service: &str) -> AlertWithTests {
     let at = eval_after(alert);
-    let mut labels = gateway_target_labels();
-    labels.push(("service_name".into(), service.into()));
+    let on = |replica: &str| {
+        vec![
+            (
+                "instance".to_string(),
+                format!("{replica}:{}", topo::GATEWAY_ADMIN_PORT),
+            ),
+            ("job".to_string(), topo::GATEWAY_CONTAINER.to_string()),
+            ("service_name".to_string(), service.to_string()),
+        ]
+    };
+    let (first, second) = ("gateway-1", "gateway-2");
     AlertSpec {
         name: "ServiceDown",
         alert,
-        expr: format!(
-            "{SERVICE_HEALTH_STATUS}{{service_name={}}} == 0",
-            promql_string(service)
-        ),
-        rule_labels: vec![("service_name".into(), service.into())],
+        expr: format!("max by (service_name) ({SERVICE_HEALTH_STATUS}) == 0"),
+        rule_labels: vec![],
         annotate: |alert, label| {
             let service = label("service_name");
             (
                 format!("Service {service} is down"),
                 format!(
-                    "The gateway has had no healthy instance of {service} for {}.",
+                    "No gateway replica has had a healthy instance of {service} for {}.",
                     duration(alert.for_ms)
                 ),
             )
         },
-        firing: vec![series(SERVICE_HEALTH_STATUS, &labels, constant(0, at))],
-        quiet: vec![series(SERVICE_HEALTH_STATUS, &labels, constant(1, at))],
-        fired_labels: labels,
+        firing: vec![
+            series(SERVICE_HEALTH_STATUS, &on(first), constant(0, at)),
+            series(SERVICE_HEALTH_STATUS, &on(second), constant(0, at)),
+        ],
+        // One replica still reaches the service: not down.
+        quiet: vec![
+            series(SERVICE_HEALTH_STATUS, &on(first), constant(0, at)),
+            series(SERVICE_HEALTH_STATUS, &on(second), constant(1, at)),
+        ],
+        fired_labels: vec![("service_name".into(), service.into())],
+        eval_after_ms: at,
+    }
+    .build()
+}
+
+/// The jobs whose targets must be scraped: every gateway replica, Traefik.
+fn scraped_jobs() -> String {
+    format!("{}|{}", topo::GATEWAY_CONTAINER, topo::TRAEFIK_CONTAINER)
+}
+
+/// A gateway replica or Traefik that Prometheus scrapes and gets no answer
+/// from (`up == 0`), one alert per target.
+fn scrape_target_down(alert: &Alert) -> AlertWithTests {
+    let at = eval_after(alert);
+    let target = |up: u64| {
+        series(
+            "up",
+            &[
+                (
+                    "instance".into(),
+                    format!("gateway-2:{}", topo::GATEWAY_ADMIN_PORT),
+                ),
+                ("job".into(), topo::GATEWAY_CONTAINER.into()),
+            ],
+            constant(up, at),
+        )
+    };
+    AlertSpec {
+        name: "ScrapeTargetDown",
+        alert,
+        expr: format!("up{{job=~{}}} == 0", promql_string(&scraped_jobs())),
+        rule_labels: vec![],
+        annotate: |alert, label| {
+            (
+                format!(
+                    "{} {} is not answering scrapes",
+                    label("job"),
+                    label("instance")
+                ),
+                format!(
+                    "Prometheus has not scraped {} for {}: the container is down or its \
+                     metrics listener is unreachable.",
+                    label("instance"),
+                    duration(alert.for_ms)
+                ),
+            )
+        },
+        firing: vec![target(0)],
+        quiet: vec![target(1)],
+        fired_labels: vec![
+            (
+                "instance".into(),
+                format!("gateway-2:{}", topo::GATEWAY_ADMIN_PORT),
+            ),
+            ("job".into(), topo::GATEWAY_CONTAINER.into()),
+        ],
+        eval_after_ms: at,
+    }
+    .build()
+}
+
+/// A job with no target scraped at all (`absent(up)`): every gateway
+/// replica gone from service discovery, or Traefik's.
+fn scrape_target_missing(alert: &Alert) -> AlertWithTests {
+    let at = eval_after(alert);
+    let up = |job: &str| {
+        series(
+            "up",
+            &[
+                ("instance".into(), format!("{job}:1")),
+                ("job".into(), job.into()),
+            ],
+            constant(1, at),
+        )
+    };
+    AlertSpec {
+        name: "ScrapeTargetMissing",
+        alert,
+        expr: format!(
+            "absent(up{{job={}}}) or absent(up{{job={}}})",
+            promql_string(topo::GATEWAY_CONTAINER),
+            promql_string(topo::TRAEFIK_CONTAINER)
+        ),
+        rule_labels: vec![],
+        annotate: |alert, label| {
+            (
+                format!("No {} target is scraped", label("job")),
+                format!(
+                    "Prometheus has had no {} target for {}.",
+                    label("job"),
+                    duration(alert.for_ms)
+                ),
+            )
+        },
+        firing: vec![up(topo::TRAEFIK_CONTAINER)],
+        quiet: vec![up(topo::TRAEFIK_CONTAINER), up(topo::GATEWAY_CONTAINER)],
+        fired_labels: vec![("job".into(), topo::GATEWAY_CONTAINER.into())],
         eval_after_ms: at,
     }
     .build()
