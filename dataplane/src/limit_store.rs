@@ -158,6 +158,15 @@ impl LimitStore {
         made.clone().map_err(StoreError::Connect)
     }
 
+    /// Connects and loads the script ahead of the first check, so that one
+    /// does not pay for the connection and the `NOSCRIPT` round trips
+    /// within its budget. Failing is fine: the checks retry by themselves.
+    pub async fn warm_up(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection()?;
+        self.script.load_async(&mut connection).await?;
+        Ok(())
+    }
+
     /// One GCRA check of `key`: `t_us` refills one request, `tau_us` is
     /// `t * (burst - 1)`. Within the budget, or [`StoreError::Timeout`].
     pub async fn check(&self, key: &str, t_us: u64, tau_us: u64) -> Result<Decision, StoreError> {

@@ -252,6 +252,23 @@ impl Shared {
         }
     }
 
+    /// Connects and loads the script in the background, when the table
+    /// loads inside the runtime (a reload off it connects on the first
+    /// check instead).
+    fn warm_up(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let shared = self.clone();
+        runtime.spawn(async move {
+            if let Ok(store) = &shared.store {
+                if let Err(e) = store.warm_up().await {
+                    tracing::debug!(prefix = %shared.prefix, error = %e, "rate-limit store not warmed up");
+                }
+            }
+        });
+    }
+
     /// The state, for tests: whether the last check was the store's.
     pub fn store_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
@@ -294,9 +311,11 @@ impl RateLimit {
             let handles = state
                 .metrics
                 .store_handles(&name, policy_name(shared.on_failure));
-            shared_state(state, spec, || {
+            let shared = shared_state(state, spec, || {
                 Shared::new(&name, shared, per_request, burst, handles)
-            })
+            });
+            shared.warm_up();
+            shared
         });
         Ok(Self {
             core: Arc::new(Core {
