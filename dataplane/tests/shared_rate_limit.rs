@@ -546,3 +546,40 @@ async fn a_refused_client_costs_no_round_trip_until_its_wait_has_passed() {
         "a refused client was asked about again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(without_real_tools, ignore = "needs redis-server")]
+async fn the_local_fallback_allows_a_replicas_share_of_the_limit() {
+    let mut redis = Redis::start();
+    let store = store(
+        "RL_TEST_SHARE_ADDR",
+        &redis.addr(),
+        StoreFailure::Local,
+        500,
+    );
+    // Burst 9 on 3 replicas: 3 each while Redis is down.
+    let (_origin, gateway, _dir) = per_ip_gateway(&store, 1, MINUTE_MS, 9).await;
+    redis.stop();
+    let client = client();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(
+            request(&client, "GET", gateway.local_addr(), "/v1/x", &[])
+                .await
+                .status,
+        );
+    }
+    use StatusCode as S;
+    assert_eq!(
+        statuses,
+        [
+            S::OK,
+            S::OK,
+            S::OK,
+            S::TOO_MANY_REQUESTS,
+            S::TOO_MANY_REQUESTS
+        ]
+    );
+    let metrics = gateway.store().metrics();
+    assert_eq!(metrics.store_fallbacks("per-ip", "local"), 5);
+}
