@@ -120,6 +120,12 @@ impl Buckets {
     }
 }
 
+/// What a rate limit keeps across reloads.
+struct LimitState {
+    buckets: Arc<Buckets>,
+    shared: Option<Arc<Shared>>,
+}
+
 /// A prepared rate limit.
 pub struct RateLimit {
     core: Arc<Core>,
@@ -306,17 +312,22 @@ impl RateLimit {
             .ok_or("the refill period is zero")?
             .allow_burst(NonZeroU32::new(burst).expect("burst is at least 1"));
         let refill = per_request.saturating_mul(burst);
-        let buckets = state.get_or_init(spec, || Buckets::new(quota, refill));
-        let shared = config.shared.as_ref().map(|shared| {
-            let handles = state
-                .metrics
-                .store_handles(&name, policy_name(shared.on_failure));
-            let shared = shared_state(state, spec, || {
-                Shared::new(&name, shared, per_request, burst, handles)
-            });
-            shared.warm_up();
-            shared
+        // One entry per middleware: a reload with unchanged settings keeps
+        // the buckets and, for a shared limit, its connection, its refused
+        // keys and its fallback buckets.
+        let kept = state.get_or_init(spec, || LimitState {
+            buckets: Arc::new(Buckets::new(quota, refill)),
+            shared: config.shared.as_ref().map(|shared| {
+                let handles = state
+                    .metrics
+                    .store_handles(&name, policy_name(shared.on_failure));
+                Arc::new(Shared::new(&name, shared, per_request, burst, handles))
+            }),
         });
+        let (buckets, shared) = (kept.buckets.clone(), kept.shared.clone());
+        if let Some(shared) = &shared {
+            shared.warm_up();
+        }
         Ok(Self {
             core: Arc::new(Core {
                 name,
@@ -338,20 +349,6 @@ impl RateLimit {
     pub fn shared(&self) -> Option<&Arc<Shared>> {
         self.core.shared.as_ref()
     }
-}
-
-/// The shared state of `spec`, under a name of its own in the middleware
-/// state (the local buckets hold the middleware's name).
-fn shared_state(
-    state: &MiddlewareState,
-    spec: &MiddlewareSpec,
-    make: impl FnOnce() -> Shared,
-) -> Arc<Shared> {
-    let keyed = MiddlewareSpec {
-        name: format!("{}\0shared", spec.name),
-        config: spec.config.clone(),
-    };
-    state.get_or_init(&keyed, make)
 }
 
 impl Core {
