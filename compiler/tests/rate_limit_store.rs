@@ -44,11 +44,13 @@ fn generated(source: &str) -> Vec<(String, Vec<u8>)> {
 }
 
 fn compose(source: &str) -> String {
+    file(source, "docker-compose.yml")
+}
+
+/// The text of generated file `path`.
+fn file(source: &str, path: &str) -> String {
     let files = generated(source);
-    let (_, bytes) = files
-        .iter()
-        .find(|(path, _)| path == "docker-compose.yml")
-        .expect("docker-compose.yml");
+    let (_, bytes) = files.iter().find(|(p, _)| p == path).expect(path);
     String::from_utf8(bytes.clone()).unwrap()
 }
 
@@ -123,4 +125,39 @@ fn compose_runs_redis_only_when_the_platform_has_none() {
         compose.contains("      - RATE_LIMIT_REDIS_ADDR\n"),
         "{compose}"
     );
+}
+
+#[test]
+fn gateway_replicas_reach_compose_traefik_and_prometheus() {
+    let seed = seed();
+    assert!(
+        seed.contains("  replicas 3\n  pool {"),
+        "routes.dsl's gateway changed"
+    );
+    let compose = file(&seed, "docker-compose.yml");
+    let traefik = file(&seed, "traefik/dynamic.yml");
+    let prometheus = file(&seed, "prometheus/prometheus.yml");
+    for i in 1..=3 {
+        assert!(
+            compose.contains(&format!("\n  gateway-{i}:\n")),
+            "{compose}"
+        );
+        assert!(
+            traefik.contains(&format!("url: \"http://gateway-{i}:8080\"")),
+            "{traefik}"
+        );
+        assert!(
+            prometheus.contains(&format!("\"gateway-{i}:9090\"")),
+            "{prometheus}"
+        );
+    }
+    assert!(!compose.contains("\n  gateway-4:\n"));
+    // One replica keeps the single `gateway` container.
+    let single = seed.replacen("  replicas 3\n  pool {", "  pool {", 1);
+    let compose = file(&single, "docker-compose.yml");
+    assert!(
+        compose.contains("\n  gateway:\n") && !compose.contains("gateway-1"),
+        "{compose}"
+    );
+    assert!(file(&single, "traefik/dynamic.yml").contains("url: \"http://gateway:8080\""));
 }
