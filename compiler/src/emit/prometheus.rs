@@ -637,16 +637,18 @@ fn reload_failures(alert: &Alert) -> AlertWithTests {
     AlertSpec {
         name: "RouteTableReloadFailed",
         alert,
+        // Summed over the replicas: they read the same file, so one bad
+        // table is one alert, not one per replica.
         expr: format!(
-            "increase({GATEWAY_TABLE_RELOAD_FAILURES_TOTAL}[{}]) > 0",
+            "sum(increase({GATEWAY_TABLE_RELOAD_FAILURES_TOTAL}[{}])) > 0",
             duration(window)
         ),
         rule_labels: vec![],
-        annotate: |_, label| {
+        annotate: |_, _| {
             (
-                format!("Gateway {} refused a new route table", label("instance")),
-                "The gateway keeps serving its previous table; run `routec build --check` \
-                 and read the gateway's log for the reason."
+                "A gateway replica refused a new route table".to_string(),
+                "The replicas that refused it keep serving their previous table; run \
+                 `routec build --check` and read the gateways' logs for the reason."
                     .to_string(),
             )
         },
@@ -661,7 +663,7 @@ fn reload_failures(alert: &Alert) -> AlertWithTests {
             &labels,
             constant(0, at),
         )],
-        fired_labels: labels,
+        fired_labels: vec![],
         eval_after_ms: at,
     }
     .build()
