@@ -98,6 +98,9 @@ gateway {
   max_body_size 10MiB
   header_timeout 10s
   dns_ttl 300s
+  # Three gateway containers behind Traefik; the shared rate limits below
+  # hold across all three (each falls back to a third of a limit alone).
+  replicas 3
   pool {
     max_total 100
     max_per_host 20
@@ -315,10 +318,13 @@ cors cors {
   credentials true
 }
 
+# The platform's limits are shared: every gateway replica draws from one
+# bucket per client, kept in Redis (rate_limit_store below).
 rate_limit per-ip {
   key client_ip
   average 100/s
   burst 200
+  scope shared
 }
 
 jwt auth {
@@ -340,6 +346,18 @@ rate_limit per-user {
   key user
   average 20/s
   burst 40
+  scope shared
+}
+
+# The Redis of the shared limits, by env var names only (the compose file
+# runs a `redis` service and points RATE_LIMIT_REDIS_ADDR at it). A check
+# that takes longer than `timeout` counts as the store being down: each
+# replica then falls back to its own buckets at a third of the limit.
+rate_limit_store {
+  address env RATE_LIMIT_REDIS_ADDR
+  password env RATE_LIMIT_REDIS_PASSWORD
+  timeout 5ms
+  on_failure local
 }
 
 access_log request-log {
@@ -405,4 +423,18 @@ alert rate_limit_spike {
   threshold 50/s
   for 5m
   severity info
+}
+
+# A gateway replica whose shared limits miss Redis (and fall back to the
+# failure policy) for a minute.
+alert rate_limit_store_down {
+  for 1m
+  severity warning
+}
+
+# A gateway replica or Traefik that Prometheus cannot scrape, or has no
+# target of at all.
+alert scrape_down {
+  for 2m
+  severity critical
 }

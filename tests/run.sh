@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(prometheus postgresql pgbouncer chromium)
+debian_packages=(prometheus postgresql pgbouncer redis-server chromium)
 
 missing=()
 for pkg in "${debian_packages[@]}"; do

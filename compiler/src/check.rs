@@ -527,6 +527,22 @@ impl<'p> Checker<'p, '_> {
                     }
                 }
                 MiddlewareDeclConfig::RateLimit(r) => {
+                    if let Some(scope) = r.scope.as_ref().filter(|s| s.value == "shared") {
+                        if self.program.rate_limit_store.is_none() {
+                            self.push(
+                                Diagnostic::error(
+                                    Code::MissingStore,
+                                    scope.span,
+                                    format!(
+                                        "rate limit `{}` is shared, but there is no `rate_limit_store` block",
+                                        m.name.value
+                                    ),
+                                )
+                                .label("shared by every gateway replica: in which store?")
+                                .help("add `rate_limit_store { address env RATE_LIMIT_REDIS_ADDR }`, or write `scope local`"),
+                            );
+                        }
+                    }
                     if let (Some(avg), Some(burst)) = (&r.average, &r.burst) {
                         if burst.value < 1 {
                             self.push(

@@ -288,8 +288,13 @@ fn describe(config: &MiddlewareConfig, path: &str) -> String {
                 crate::model::RateKey::ClientIp => "client IP",
                 crate::model::RateKey::User => "user (JWT sub)",
             };
+            let scope = if r.shared {
+                ", shared by every gateway replica (Redis)"
+            } else {
+                ""
+            };
             format!(
-                "{} requests per {} ms per {key}, burst {}; over it: 429",
+                "{} requests per {} ms per {key}, burst {}{scope}; over it: 429",
                 r.average, r.period_ms, r.burst
             )
         }

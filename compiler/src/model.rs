@@ -33,6 +33,31 @@ pub struct Model {
     pub gateway_routes: Vec<GatewayRoute>,
     pub databases: Vec<Database>,
     pub alerts: Vec<Alert>,
+    /// The Redis of `scope shared` rate limits, when the file has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_store: Option<RateLimitStore>,
+}
+
+/// Where shared rate limits keep their buckets: env var names only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateLimitStore {
+    pub address_env: String,
+    pub username_env: Option<String>,
+    pub password_env: Option<String>,
+    pub tls: bool,
+    /// The budget of one check.
+    pub timeout_ms: u64,
+    pub on_failure: StoreFailure,
+}
+
+/// What a shared rate limit does while its store misses the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreFailure {
+    /// This replica's own buckets at the limit divided by the replicas.
+    Local,
+    Open,
+    Closed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,6 +198,13 @@ pub struct Gateway {
     /// `underscore_headers allow`); dropped otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub underscore_headers: bool,
+    /// Gateway containers behind the edge (`replicas N`, default 1).
+    #[serde(default = "one")]
+    pub replicas: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -464,6 +496,10 @@ pub struct RateLimitConfig {
     pub average: u64,
     pub period_ms: u64,
     pub burst: u64,
+    /// `scope shared`: one bucket per key for every gateway replica, in
+    /// the [`RateLimitStore`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -569,6 +605,12 @@ pub enum AlertKind {
     Latency,
     ReloadFailures,
     RateLimitSpike,
+    /// `rate_limit_store_down`: a shared rate limit's store missed its
+    /// checks on some gateway replica.
+    RateLimitStoreDown,
+    /// `scrape_down`: a gateway replica or Traefik not scraped (`up == 0`),
+    /// or no target of theirs at all (`absent(up)`).
+    ScrapeDown,
 }
 
 /// The environment-variable spelling of a name: ASCII letters and digits

@@ -199,6 +199,25 @@ pub fn build_model(program: &Program, file: &str, sha256: &str) -> Model {
             })
             .collect(),
         alerts: program.alerts.iter().map(alert).collect(),
+        rate_limit_store: program.rate_limit_store.as_ref().map(|r| RateLimitStore {
+            address_env: r
+                .address_env
+                .as_ref()
+                .map(|a| a.value.clone())
+                .unwrap_or_default(),
+            username_env: r.username_env.as_ref().map(|u| u.value.clone()),
+            password_env: r.password_env.as_ref().map(|p| p.value.clone()),
+            tls: r.tls,
+            timeout_ms: r
+                .timeout_ms
+                .as_ref()
+                .map_or(table_defaults::RATE_LIMIT_STORE_TIMEOUT_MS, |t| t.value),
+            on_failure: match r.on_failure.as_ref().map(|f| f.value.as_str()) {
+                Some("open") => StoreFailure::Open,
+                Some("closed") => StoreFailure::Closed,
+                _ => StoreFailure::Local,
+            },
+        }),
     }
 }
 
@@ -242,6 +261,7 @@ fn gateway(decl: Option<&ast::GatewayDecl>, trusted_proxies: &[String]) -> Gatew
         },
         trusted_proxies: trusted_proxies.to_vec(),
         underscore_headers: false,
+        replicas: d.replicas.map_or(1, |r| r.value),
     }
 }
 
@@ -391,6 +411,7 @@ fn middleware(m: &ast::MiddlewareDecl) -> Middleware {
                     .burst
                     .as_ref()
                     .map_or(table_defaults::RATE_LIMIT_BURST, |b| b.value),
+                shared: r.scope.as_ref().is_some_and(|s| s.value == "shared"),
             })
         }
         MiddlewareDeclConfig::Cache(c) => MiddlewareConfig::Cache(CacheConfig {
@@ -425,6 +446,8 @@ fn alert(a: &ast::AlertDecl) -> Alert {
         "error_ratio" => AlertKind::ErrorRatio,
         "latency" => AlertKind::Latency,
         "reload_failures" => AlertKind::ReloadFailures,
+        "rate_limit_store_down" => AlertKind::RateLimitStoreDown,
+        "scrape_down" => AlertKind::ScrapeDown,
         _ => AlertKind::RateLimitSpike,
     };
     let threshold = a.threshold.as_ref().and_then(|t| match t.value {

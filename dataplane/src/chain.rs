@@ -29,7 +29,9 @@ use http::{Extensions, Method, Response};
 use routetable::{MiddlewareConfig, MiddlewareKind, MiddlewareSpec};
 use std::any::Any;
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -165,7 +167,18 @@ pub enum Flow {
     Continue,
     /// Answer with this response; later steps and the upstream are skipped.
     Respond(Response<GatewayBody>),
+    /// The step must wait for something outside the process (a shared
+    /// rate limit's store) before it decides: the chain awaits the future,
+    /// then hands the context to what it returns for the decision. The
+    /// future owns what it needs; it never borrows the context.
+    Pending(Pending),
 }
+
+/// A step's wait: when it ends, the step's decision on the context.
+pub type Pending = Pin<Box<dyn Future<Output = Resume> + Send>>;
+
+/// A step's decision, made once its [`Pending`] wait ended.
+pub type Resume = Box<dyn FnOnce(&mut RequestCtx<'_>) -> Flow + Send>;
 
 /// One prepared middleware. Implementations are built at table load and
 /// must not block: the hot path calls them for every request.
@@ -213,14 +226,19 @@ impl PreparedChain {
         self.steps.is_empty()
     }
 
-    /// Runs the request side; `Err` when a step answered the request.
-    pub fn run_request(
+    /// Runs the request side; `Err` when a step answered the request. A
+    /// step that returns [`Flow::Pending`] is awaited before the next runs.
+    pub async fn run_request(
         &self,
         ctx: &mut RequestCtx<'_>,
         head: &mut Parts,
     ) -> Result<(), Box<ShortCircuit>> {
         for (i, step) in self.steps.iter().enumerate() {
-            if let Flow::Respond(response) = step.on_request(ctx, head) {
+            let mut flow = step.on_request(ctx, head);
+            while let Flow::Pending(wait) = flow {
+                flow = wait.await(ctx);
+            }
+            if let Flow::Respond(response) = flow {
                 return Err(Box::new(ShortCircuit { response, ran: i }));
             }
         }

@@ -21,6 +21,7 @@ pub mod demo_credentials;
 pub mod errors;
 pub mod forwarding;
 pub mod health;
+pub mod limit_store;
 pub mod logging;
 mod mapping;
 pub mod metric_names;

@@ -36,6 +36,14 @@ pub const GATEWAY_CACHE_REQUESTS_TOTAL: &str = "gateway_cache_requests_total";
 pub const GATEWAY_UPSTREAM_RETRIES_TOTAL: &str = "gateway_upstream_retries_total";
 /// `gateway_upstream_ejections_total{service_name, instance}`: counter.
 pub const GATEWAY_UPSTREAM_EJECTIONS_TOTAL: &str = "gateway_upstream_ejections_total";
+/// `gateway_rate_limit_store_fallbacks_total{limiter, policy}`: counter of
+/// shared rate-limit checks the store did not answer within the budget
+/// (slow, refusing or down), decided by the failure policy instead.
+pub const GATEWAY_RATE_LIMIT_STORE_FALLBACKS_TOTAL: &str =
+    "gateway_rate_limit_store_fallbacks_total";
+/// `gateway_rate_limit_store_up{limiter}`: gauge, 1 while the shared rate
+/// limit's store answers in time, 0 while the failure policy decides.
+pub const GATEWAY_RATE_LIMIT_STORE_UP: &str = "gateway_rate_limit_store_up";
 
 /// Every metric family the gateway exports (base names: a histogram `h`
 /// also exposes `h_bucket`, `h_sum` and `h_count`).
@@ -54,6 +62,8 @@ pub const ALL: &[&str] = &[
     GATEWAY_CACHE_REQUESTS_TOTAL,
     GATEWAY_UPSTREAM_RETRIES_TOTAL,
     GATEWAY_UPSTREAM_EJECTIONS_TOTAL,
+    GATEWAY_RATE_LIMIT_STORE_FALLBACKS_TOTAL,
+    GATEWAY_RATE_LIMIT_STORE_UP,
 ];
 
 /// Whether `series` (a name as it appears in PromQL, possibly with a

@@ -164,6 +164,26 @@ struct RateLimitedLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StoreFallbackLabels {
+    limiter: String,
+    policy: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StoreLabels {
+    limiter: String,
+}
+
+/// The handles of one shared rate limit's store, resolved at table load:
+/// checks the store could not answer within its budget, and whether its
+/// last check was answered (1) or not (0).
+#[derive(Debug, Clone, Default)]
+pub struct StoreHandles {
+    pub fallbacks: Counter,
+    pub up: Gauge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct AuthFailureLabels {
     reason: &'static str,
 }
@@ -217,6 +237,8 @@ pub struct Metrics {
     cache_requests: Family<CacheLabels, Counter>,
     upstream_retries: Family<ServiceLabels, Counter>,
     upstream_ejections: Family<InstanceLabels, Counter>,
+    store_fallbacks: Family<StoreFallbackLabels, Counter>,
+    store_up: Family<StoreLabels, Gauge>,
     /// Route name -> its handles; kept across reloads (names are few).
     routes: RwLock<HashMap<String, Arc<RouteMetrics>>>,
     unrouted: Arc<RouteMetrics>,
@@ -325,6 +347,18 @@ impl Metrics {
             "Instances taken out of rotation by the passive checks",
             upstream_ejections.clone(),
         );
+        let store_fallbacks = Family::<StoreFallbackLabels, Counter>::default();
+        registry.register(
+            counter_name(names::GATEWAY_RATE_LIMIT_STORE_FALLBACKS_TOTAL),
+            "Shared rate-limit checks the store did not answer in time, by limiter and failure policy",
+            store_fallbacks.clone(),
+        );
+        let store_up = Family::<StoreLabels, Gauge>::default();
+        registry.register(
+            names::GATEWAY_RATE_LIMIT_STORE_UP,
+            "1 while a shared rate limit's store answers its checks in time, 0 while it does not",
+            store_up.clone(),
+        );
         let unrouted = Arc::new(RouteMetrics::new(UNROUTED, &requests, &durations));
         Self {
             registry,
@@ -342,6 +376,8 @@ impl Metrics {
             cache_requests,
             upstream_retries,
             upstream_ejections,
+            store_fallbacks,
+            store_up,
             routes: RwLock::new(HashMap::new()),
             unrouted,
             scrape: Mutex::new(()),
@@ -441,6 +477,50 @@ impl Metrics {
     /// Open client connections.
     pub fn active_connections(&self) -> i64 {
         self.active_connections.get()
+    }
+
+    /// The store handles of shared rate limit `limiter` whose failure
+    /// policy is `policy`, at table load. The gauge starts at 1: a store
+    /// counts as up until a check says otherwise.
+    pub fn store_handles(&self, limiter: &str, policy: &'static str) -> StoreHandles {
+        let handles = StoreHandles {
+            fallbacks: self
+                .store_fallbacks
+                .get_or_create(&StoreFallbackLabels {
+                    limiter: limiter.to_owned(),
+                    policy,
+                })
+                .clone(),
+            up: self
+                .store_up
+                .get_or_create(&StoreLabels {
+                    limiter: limiter.to_owned(),
+                })
+                .clone(),
+        };
+        handles.up.set(1);
+        handles
+    }
+
+    /// Checks of shared rate limit `limiter` (failure policy `policy`)
+    /// that its store missed so far.
+    pub fn store_fallbacks(&self, limiter: &str, policy: &'static str) -> u64 {
+        self.store_fallbacks
+            .get_or_create(&StoreFallbackLabels {
+                limiter: limiter.to_owned(),
+                policy,
+            })
+            .get()
+    }
+
+    /// Whether shared rate limit `limiter`'s store answered its last check.
+    pub fn store_up(&self, limiter: &str) -> bool {
+        self.store_up
+            .get_or_create(&StoreLabels {
+                limiter: limiter.to_owned(),
+            })
+            .get()
+            == 1
     }
 
     /// A request on route `endpoint` was refused by rate limiter `limiter`.

@@ -139,7 +139,7 @@ impl Gateway {
             request_id,
         );
         ctx.websocket = websocket;
-        if let Err(short) = route.chain.run_request(&mut ctx, &mut head) {
+        if let Err(short) = route.chain.run_request(&mut ctx, &mut head).await {
             let ShortCircuit { mut response, ran } = *short;
             route.chain.run_response(&ctx, &mut response, ran);
             route.chain.run_complete(&mut ctx, &mut response);

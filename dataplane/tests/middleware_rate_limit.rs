@@ -42,24 +42,6 @@ fn platform_like(trusted: &[&str], generation: u64) -> TableSpec {
     )
 }
 
-fn assert_limited(reply: &Reply, burst: &str) {
-    assert_json_error(reply, StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = reply.headers["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=60).contains(&retry), "Retry-After {retry}");
-    assert_eq!(reply.headers["ratelimit-limit"], burst);
-    assert_eq!(reply.headers["ratelimit-remaining"], "0");
-    let reset: u64 = reply.headers["ratelimit-reset"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(reset >= retry, "reset {reset} < retry {retry}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_burst_passes_then_429_with_retry_after() {
     let origin = Origin::start().await;

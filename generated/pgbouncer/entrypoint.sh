@@ -1,5 +1,5 @@
 #!/bin/sh
-# generated from routes.dsl (sha256 dcf0b018e6b9a01c62fb378ec5678df0a1e60bc6d22377649e3e3bde1709729b) — do not edit
+# generated from routes.dsl (sha256 312046731272723d23709c138491853620fa81457b24543974c0570f0edca354) — do not edit
 #
 # Starts PgBouncer with the configuration next to this script. routes.dsl
 # names the env vars holding each server's URL

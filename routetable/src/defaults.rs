@@ -66,6 +66,9 @@ pub const JWT_LEEWAY_S: u64 = 30;
 pub const JWT_ROLES_CLAIM: &str = "roles";
 /// Requests a rate limit lets through at once beyond its average.
 pub const RATE_LIMIT_BURST: u64 = 1;
+/// Milliseconds one check of a shared rate limit may take in its store
+/// before the store counts as down.
+pub const RATE_LIMIT_STORE_TIMEOUT_MS: u64 = 5;
 /// Responses the cache holds at most.
 pub const CACHE_MAX_ENTRIES: u64 = 10_000;
 /// Bytes of responses the cache holds at most.

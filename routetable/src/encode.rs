@@ -276,6 +276,24 @@ impl Builder {
                 w.extend(u64_words(r.average));
                 w.extend(u64_words(r.period_ms));
                 w.extend(u64_words(r.burst));
+                match &r.shared {
+                    None => w.push(0),
+                    Some(sh) => {
+                        w.push(1);
+                        w.extend(self.str_ref(&sh.key_prefix));
+                        w.extend(self.str_ref(&sh.address_env));
+                        w.extend(self.opt_str_ref(sh.username_env.as_deref()));
+                        w.extend(self.opt_str_ref(sh.password_env.as_deref()));
+                        w.push(u32::from(sh.tls));
+                        w.extend(u64_words(sh.timeout_ms));
+                        w.push(match sh.on_failure {
+                            StoreFailure::Local => 0,
+                            StoreFailure::Open => 1,
+                            StoreFailure::Closed => 2,
+                        });
+                        w.push(sh.replicas);
+                    }
+                }
             }
             MiddlewareConfig::Cache(c) => {
                 w.extend(u64_words(c.ttl_ms));

@@ -7,8 +7,8 @@
 
 /// `RTBL` plus bytes that break under text-mode or 7-bit transfers (as PNG's).
 pub const MAGIC: [u8; 8] = *b"RTBL\r\n\x1a\n";
-pub const VERSION: u16 = 1;
-/// No flag is defined in version 1; a reader rejects any set bit.
+pub const VERSION: u16 = 2;
+/// No flag is defined in version 2; a reader rejects any set bit.
 pub const KNOWN_FLAGS: u16 = 0;
 
 pub const HEADER_LEN: usize = 128;

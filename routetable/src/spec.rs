@@ -242,6 +242,41 @@ pub struct RateLimitConfig {
     pub average: u64,
     pub period_ms: u64,
     pub burst: u64,
+    /// `scope shared`: the buckets live in the platform's rate-limit store
+    /// (Redis), one for every gateway replica; `None`: this replica's own.
+    pub shared: Option<SharedLimitSpec>,
+}
+
+/// Where a shared rate limit's buckets live and what to do when that store
+/// fails. Names env vars, never their values (an address or a password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedLimitSpec {
+    /// The first part of every key (the platform's name), so platforms
+    /// sharing one Redis never share a bucket.
+    pub key_prefix: String,
+    /// The env var holding `host:port` or a `redis://`/`rediss://` URL.
+    pub address_env: String,
+    pub username_env: Option<String>,
+    pub password_env: Option<String>,
+    /// TLS to the store (`rediss://`).
+    pub tls: bool,
+    /// Milliseconds one check may take before the store counts as down.
+    pub timeout_ms: u64,
+    pub on_failure: StoreFailure,
+    /// Gateway replicas sharing the limit: the local fallback allows
+    /// `average / replicas` and `burst / replicas` on each.
+    pub replicas: u32,
+}
+
+/// What a shared rate limit does while its store is slow, refusing or down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFailure {
+    /// This replica's own buckets, at the limit divided by the replicas.
+    Local,
+    /// Let every request through.
+    Open,
+    /// Refuse every request (503).
+    Closed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -146,7 +146,7 @@ fn errors_say_what_and_where() {
         Table::from_bytes(&bad).unwrap_err(),
         TableError::UnsupportedVersion {
             found: 9,
-            supported: 1
+            supported: layout::VERSION
         }
     );
 

@@ -1,6 +1,6 @@
 //! Reads the `gateway` block: the data plane's image, port and chain, its
-//! connection, header and body limits, timeouts, and its nested `pool`
-//! block.
+//! connection, header and body limits, timeouts, its replica count, and its
+//! nested `pool` block.
 //!
 //! Settings left out stay `None` here; the defaults they take are filled
 //! when the model is built, not by this reader.
@@ -21,6 +21,7 @@ impl Reader<'_> {
             "header_timeout",
             "dns_ttl",
             "pool",
+            "replicas",
         ];
         const POOL_KEYS: &[&str] = &["max_total", "max_per_host", "idle_timeout"];
         self.no_name(block);
@@ -74,6 +75,7 @@ impl Reader<'_> {
                             decl.header_timeout_ms = self.duration(st).map(|d| d.value)
                         }
                         "dns_ttl" => decl.dns_ttl_ms = self.duration(st).map(|d| d.value),
+                        "replicas" => decl.replicas = self.count(st),
                         _ => self.unknown_key(&st.key, "gateway", KEYS),
                     }
                 }

@@ -370,15 +370,17 @@ impl Reader<'_> {
 
     fn rate_limit(&mut self, block: &Block) -> RateLimitDecl {
         let mut decl = RateLimitDecl::default();
-        self.statements(block, &["key", "average", "burst"], &[], |cx, st| match st
-            .key
-            .text
-            .as_str()
-        {
-            "key" => decl.key = cx.one_of(st, &["client_ip", "user"]),
-            "average" => decl.average = cx.rate(st),
-            _ => decl.burst = cx.count(st).map(|c| S::new(u64::from(c.value), c.span)),
-        });
+        self.statements(
+            block,
+            &["key", "average", "burst", "scope"],
+            &[],
+            |cx, st| match st.key.text.as_str() {
+                "key" => decl.key = cx.one_of(st, &["client_ip", "user"]),
+                "average" => decl.average = cx.rate(st),
+                "scope" => decl.scope = cx.one_of(st, &["shared", "local"]),
+                _ => decl.burst = cx.count(st).map(|c| S::new(u64::from(c.value), c.span)),
+            },
+        );
         if decl.key.is_none() {
             self.missing(block, "key", "key client_ip` or `key user");
         }

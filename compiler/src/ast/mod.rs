@@ -19,7 +19,8 @@
 //! reader and the checks every block shares, `values` the value readers
 //! (durations, sizes, rates, paths, addresses...); one file per block kind
 //! (`platform`, `entrypoint`, `resolver`, `dashboard`, `gateway`, `chain`,
-//! `service`, `edge_route`, `middleware`, `database`, `alert`) uses those two
+//! `service`, `edge_route`, `middleware`, `database`, `alert`,
+//! `rate_limit_store`) uses those two
 //! and never another block's file; `read` is the entry point that hands each
 //! top-level block to its reader.
 
@@ -32,6 +33,7 @@ mod entrypoint;
 mod gateway;
 mod middleware;
 mod platform;
+mod rate_limit_store;
 mod read;
 mod reader;
 mod resolver;

@@ -24,6 +24,7 @@ const DECLARATION_KINDS: &[&str] = &[
     "edge_route",
     "database",
     "alert",
+    "rate_limit_store",
 ];
 
 /// Every kind of top-level block, for "did you mean" and the list of kinds.
@@ -95,6 +96,18 @@ impl Reader<'_> {
             "service" => program.services.push(self.service(block)),
             "edge_route" => program.edge_routes.push(self.edge_route(block)),
             "database" => program.databases.push(self.database(block)),
+            "rate_limit_store" => {
+                let decl = self.rate_limit_store(block);
+                if let Some(first) = &program.rate_limit_store {
+                    self.push(repeated_block(
+                        "rate_limit_store",
+                        block.head_span(),
+                        first.head,
+                    ));
+                } else {
+                    program.rate_limit_store = Some(decl);
+                }
+            }
             "alert" => program.alerts.push(self.alert(block)),
             "chain" => self.push(
                 Diagnostic::error(

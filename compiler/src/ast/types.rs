@@ -42,6 +42,24 @@ pub struct Program {
     pub edge_routes: Vec<EdgeRouteDecl>,
     pub databases: Vec<DatabaseDecl>,
     pub alerts: Vec<AlertDecl>,
+    pub rate_limit_store: Option<RateLimitStoreDecl>,
+}
+
+/// The `rate_limit_store` block: the Redis that `scope shared` rate limits
+/// keep their buckets in, by env var names only, and what a limit does
+/// when it does not answer in time.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimitStoreDecl {
+    pub head: Span,
+    /// `address env NAME`: `host:port` or a `redis://`/`rediss://` URL.
+    pub address_env: Option<S<String>>,
+    pub username_env: Option<S<String>>,
+    pub password_env: Option<S<String>>,
+    pub tls: bool,
+    /// `timeout 5ms`: the budget of one check.
+    pub timeout_ms: Option<S<u64>>,
+    /// `on_failure local|open|closed`.
+    pub on_failure: Option<S<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -104,6 +122,8 @@ pub struct GatewayDecl {
     pub pool_max_total: Option<u32>,
     pub pool_max_per_host: Option<u32>,
     pub pool_idle_timeout_ms: Option<u64>,
+    /// `replicas N`: gateway containers sharing the traffic.
+    pub replicas: Option<S<u32>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -234,6 +254,8 @@ pub struct RateLimitDecl {
     /// (count, period in ms)
     pub average: Option<S<(u64, u64)>>,
     pub burst: Option<S<u64>>,
+    /// `scope shared|local`.
+    pub scope: Option<S<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -320,6 +342,8 @@ pub const ALERT_KINDS: &[&str] = &[
     "latency",
     "reload_failures",
     "rate_limit_spike",
+    "rate_limit_store_down",
+    "scrape_down",
 ];
 
 /// HTTP methods the language accepts.

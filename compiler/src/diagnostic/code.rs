@@ -119,6 +119,8 @@ pub enum Code {
     MiddlewareTier,
     /// Routes to the gateway without a `gateway` block.
     MissingGateway,
+    /// A `scope shared` rate limit without a `rate_limit_store` block.
+    MissingStore,
     /// A file without a `platform` block.
     MissingPlatform,
     /// A database without read replicas.
@@ -215,6 +217,7 @@ impl Code {
             Code::MiddlewareOrder => "middleware-order",
             Code::MiddlewareTier => "middleware-tier",
             Code::MissingGateway => "missing-gateway",
+            Code::MissingStore => "missing-store",
             Code::MissingPlatform => "missing-platform",
             Code::NoReplicas => "no-replicas",
             Code::PoolBounds => "pool-bounds",

@@ -50,7 +50,7 @@ struct ComposeView {
     volumes: Vec<String>,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, Clone)]
 struct ComposeService {
     name: String,
     image: String,
@@ -70,7 +70,7 @@ struct ComposeService {
 /// One `environment` entry. Literal entries have every `$` doubled, so
 /// compose keeps them as written; `interpolate` entries keep their `${VAR}`
 /// references for compose to fill in from the host's environment.
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct EnvVar {
     text: String,
     interpolate: bool,
@@ -85,7 +85,7 @@ impl EnvVar {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct ComposeHealthcheck {
     test: Vec<String>,
     interval: String,
@@ -133,7 +133,15 @@ impl ComposeView {
         } else {
             Vec::new()
         };
-        services.push(gateway_service(model, gateway_labels));
+        // One container per gateway replica, each with the same labels:
+        // Traefik balances over all of them.
+        let gateway = gateway_service(model, gateway_labels);
+        for name in topo::gateway_containers(model) {
+            services.push(ComposeService {
+                name,
+                ..gateway.clone()
+            });
+        }
         for service in &model.services {
             let Some(image) = &service.image else {
                 continue;
@@ -168,6 +176,7 @@ impl ComposeView {
             }
         }
         services.extend(pgbouncer_service(model));
+        services.extend(redis_service(model));
         services.push(prometheus_service());
 
         Ok(Self {
@@ -268,12 +277,30 @@ fn gateway_service(model: &Model, labels: Vec<(String, String)>) -> ComposeServi
             }
         }
     }
+    // The shared rate limits' store: the address of compose's own `redis`
+    // when the platform has none of its own, and the credentials by name.
+    let mut depends_on = Vec::new();
+    if let Some(store) = &model.rate_limit_store {
+        if runs_own_redis(model) {
+            environment.push(format!("{}={REDIS_CONTAINER}:6379", store.address_env));
+            depends_on.push(REDIS_CONTAINER.to_string());
+        } else {
+            push_unique(&mut environment, &store.address_env);
+        }
+        for name in [&store.username_env, &store.password_env]
+            .into_iter()
+            .flatten()
+        {
+            push_unique(&mut environment, name);
+        }
+    }
     ComposeService {
         name: topo::GATEWAY_CONTAINER.into(),
         image: model.gateway.image.clone(),
         command: topo::gateway_command(model),
         volumes: vec![format!(".:{}:ro", topo::GATEWAY_GENERATED_DIR)],
         environment: environment.into_iter().map(EnvVar::literal).collect(),
+        depends_on,
         networks: vec![EDGE, INTERNAL],
         labels,
         // The image has no shell or wget: the binary probes itself.
@@ -319,6 +346,50 @@ fn pgbouncer_service(model: &Model) -> Option<ComposeService> {
         networks: vec![INTERNAL, EDGE],
         healthcheck: Some(ComposeHealthcheck {
             test: pg.healthcheck_test,
+            interval: duration(topo::PROBE_INTERVAL_MS),
+            timeout: duration(topo::PROBE_TIMEOUT_MS),
+            retries: 3,
+        }),
+        ..ComposeService::default()
+    })
+}
+
+/// The container compose runs for the shared rate limits' store.
+const REDIS_CONTAINER: &str = "redis";
+const REDIS_IMAGE: &str = "redis:7-alpine";
+
+/// Whether compose runs the store itself: the file has a
+/// `rate_limit_store` and no service of its own named `redis`.
+fn runs_own_redis(model: &Model) -> bool {
+    model.rate_limit_store.is_some() && !model.services.iter().any(|s| s.name == REDIS_CONTAINER)
+}
+
+/// The `redis` container of the shared rate limits: internal network only,
+/// nothing kept on disk (a bucket lives seconds), the password, when the
+/// store has one, read from the host's environment by name, never written
+/// here.
+fn redis_service(model: &Model) -> Option<ComposeService> {
+    if !runs_own_redis(model) {
+        return None;
+    }
+    let store = model.rate_limit_store.as_ref()?;
+    let mut server = "exec redis-server --save '' --appendonly no".to_string();
+    let mut ping = "redis-cli".to_string();
+    let mut environment = Vec::new();
+    if let Some(password) = &store.password_env {
+        server.push_str(&format!(" --requirepass \"${password}\""));
+        ping.push_str(&format!(" -a \"${password}\" --no-auth-warning"));
+        environment.push(EnvVar::literal(password.clone()));
+    }
+    ping.push_str(" ping | grep -q PONG");
+    Some(ComposeService {
+        name: REDIS_CONTAINER.into(),
+        image: REDIS_IMAGE.into(),
+        entrypoint: vec!["sh".into(), "-c".into(), server],
+        environment,
+        networks: vec![INTERNAL],
+        healthcheck: Some(ComposeHealthcheck {
+            test: vec!["CMD-SHELL".into(), ping],
             interval: duration(topo::PROBE_INTERVAL_MS),
             timeout: duration(topo::PROBE_TIMEOUT_MS),
             retries: 3,

@@ -24,6 +24,7 @@ const SERVICE_HEALTH_STATUS: &str = "service_health_status";
 const SERVICE_RESPONSE_TIME_SECONDS: &str = "service_response_time_seconds";
 const GATEWAY_TABLE_RELOAD_FAILURES_TOTAL: &str = "gateway_table_reload_failures_total";
 const GATEWAY_RATE_LIMITED_TOTAL: &str = "gateway_rate_limited_total";
+const GATEWAY_RATE_LIMIT_STORE_UP: &str = "gateway_rate_limit_store_up";
 
 /// The range of every `rate()`: a few scrapes at 15 s, short enough to react.
 const RATE_WINDOW_MS: u64 = 300_000;
@@ -84,7 +85,11 @@ impl ScrapeView {
                 name: topo::GATEWAY_CONTAINER.into(),
                 metrics_path: topo::METRICS_PATH,
                 // The admin listener: metrics stay off the routed port.
-                targets: vec![gateway_admin_address()],
+                // Every replica, each scraped on its own.
+                targets: topo::gateway_containers(model)
+                    .iter()
+                    .map(|c| format!("{c}:{}", topo::GATEWAY_ADMIN_PORT))
+                    .collect(),
                 labels: vec![],
             },
             ScrapeJob {
@@ -225,14 +230,19 @@ fn alerting_rules(model: &Model) -> Vec<AlertWithTests> {
     for alert in &model.alerts {
         match alert.kind {
             AlertKind::ServiceDown => {
-                for service in model.services.iter().filter(|s| s.behind_gateway()) {
+                if let Some(service) = model.services.iter().find(|s| s.behind_gateway()) {
                     out.push(service_down(alert, &service.name));
                 }
+            }
+            AlertKind::ScrapeDown => {
+                out.push(scrape_target_down(alert));
+                out.push(scrape_target_missing(alert));
             }
             AlertKind::ErrorRatio => out.push(error_ratio(model, alert)),
             AlertKind::Latency => out.push(latency(model, alert)),
             AlertKind::ReloadFailures => out.push(reload_failures(alert)),
             AlertKind::RateLimitSpike => out.push(rate_limit_spike(model, alert)),
+            AlertKind::RateLimitStoreDown => out.push(rate_limit_store_down(alert)),
         }
     }
     out
@@ -352,31 +362,145 @@ fn series(name: &str, labels: &[(String, String)], values: String) -> InputSerie
     }
 }
 
+/// One rule for every service behind the gateway, across the gateway's
+/// replicas: a service is down when no replica has a healthy instance of
+/// it (the maximum over the replicas is 0), not when one replica lost it.
+/// `service` is the tests' example.
 fn service_down(alert: &Alert, service: &str) -> AlertWithTests {
     let at = eval_after(alert);
-    let mut labels = gateway_target_labels();
-    labels.push(("service_name".into(), service.into()));
+    let on = |replica: &str| {
+        vec![
+            (
+                "instance".to_string(),
+                format!("{replica}:{}", topo::GATEWAY_ADMIN_PORT),
+            ),
+            ("job".to_string(), topo::GATEWAY_CONTAINER.to_string()),
+            ("service_name".to_string(), service.to_string()),
+        ]
+    };
+    let (first, second) = ("gateway-1", "gateway-2");
     AlertSpec {
         name: "ServiceDown",
         alert,
-        expr: format!(
-            "{SERVICE_HEALTH_STATUS}{{service_name={}}} == 0",
-            promql_string(service)
-        ),
-        rule_labels: vec![("service_name".into(), service.into())],
+        expr: format!("max by (service_name) ({SERVICE_HEALTH_STATUS}) == 0"),
+        rule_labels: vec![],
         annotate: |alert, label| {
             let service = label("service_name");
             (
                 format!("Service {service} is down"),
                 format!(
-                    "The gateway has had no healthy instance of {service} for {}.",
+                    "No gateway replica has had a healthy instance of {service} for {}.",
                     duration(alert.for_ms)
                 ),
             )
         },
-        firing: vec![series(SERVICE_HEALTH_STATUS, &labels, constant(0, at))],
-        quiet: vec![series(SERVICE_HEALTH_STATUS, &labels, constant(1, at))],
-        fired_labels: labels,
+        firing: vec![
+            series(SERVICE_HEALTH_STATUS, &on(first), constant(0, at)),
+            series(SERVICE_HEALTH_STATUS, &on(second), constant(0, at)),
+        ],
+        // One replica still reaches the service: not down.
+        quiet: vec![
+            series(SERVICE_HEALTH_STATUS, &on(first), constant(0, at)),
+            series(SERVICE_HEALTH_STATUS, &on(second), constant(1, at)),
+        ],
+        fired_labels: vec![("service_name".into(), service.into())],
+        eval_after_ms: at,
+    }
+    .build()
+}
+
+/// The jobs whose targets must be scraped: every gateway replica, Traefik.
+fn scraped_jobs() -> String {
+    format!("{}|{}", topo::GATEWAY_CONTAINER, topo::TRAEFIK_CONTAINER)
+}
+
+/// A gateway replica or Traefik that Prometheus scrapes and gets no answer
+/// from (`up == 0`), one alert per target.
+fn scrape_target_down(alert: &Alert) -> AlertWithTests {
+    let at = eval_after(alert);
+    let target = |up: u64| {
+        series(
+            "up",
+            &[
+                (
+                    "instance".into(),
+                    format!("gateway-2:{}", topo::GATEWAY_ADMIN_PORT),
+                ),
+                ("job".into(), topo::GATEWAY_CONTAINER.into()),
+            ],
+            constant(up, at),
+        )
+    };
+    AlertSpec {
+        name: "ScrapeTargetDown",
+        alert,
+        expr: format!("up{{job=~{}}} == 0", promql_string(&scraped_jobs())),
+        rule_labels: vec![],
+        annotate: |alert, label| {
+            (
+                format!(
+                    "{} {} is not answering scrapes",
+                    label("job"),
+                    label("instance")
+                ),
+                format!(
+                    "Prometheus has not scraped {} for {}: the container is down or its \
+                     metrics listener is unreachable.",
+                    label("instance"),
+                    duration(alert.for_ms)
+                ),
+            )
+        },
+        firing: vec![target(0)],
+        quiet: vec![target(1)],
+        fired_labels: vec![
+            (
+                "instance".into(),
+                format!("gateway-2:{}", topo::GATEWAY_ADMIN_PORT),
+            ),
+            ("job".into(), topo::GATEWAY_CONTAINER.into()),
+        ],
+        eval_after_ms: at,
+    }
+    .build()
+}
+
+/// A job with no target scraped at all (`absent(up)`): every gateway
+/// replica gone from service discovery, or Traefik's.
+fn scrape_target_missing(alert: &Alert) -> AlertWithTests {
+    let at = eval_after(alert);
+    let up = |job: &str| {
+        series(
+            "up",
+            &[
+                ("instance".into(), format!("{job}:1")),
+                ("job".into(), job.into()),
+            ],
+            constant(1, at),
+        )
+    };
+    AlertSpec {
+        name: "ScrapeTargetMissing",
+        alert,
+        expr: format!(
+            "absent(up{{job={}}}) or absent(up{{job={}}})",
+            promql_string(topo::GATEWAY_CONTAINER),
+            promql_string(topo::TRAEFIK_CONTAINER)
+        ),
+        rule_labels: vec![],
+        annotate: |alert, label| {
+            (
+                format!("No {} target is scraped", label("job")),
+                format!(
+                    "Prometheus has had no {} target for {}.",
+                    label("job"),
+                    duration(alert.for_ms)
+                ),
+            )
+        },
+        firing: vec![up(topo::TRAEFIK_CONTAINER)],
+        quiet: vec![up(topo::TRAEFIK_CONTAINER), up(topo::GATEWAY_CONTAINER)],
+        fired_labels: vec![("job".into(), topo::GATEWAY_CONTAINER.into())],
         eval_after_ms: at,
     }
     .build()
@@ -513,16 +637,18 @@ fn reload_failures(alert: &Alert) -> AlertWithTests {
     AlertSpec {
         name: "RouteTableReloadFailed",
         alert,
+        // Summed over the replicas: they read the same file, so one bad
+        // table is one alert, not one per replica.
         expr: format!(
-            "increase({GATEWAY_TABLE_RELOAD_FAILURES_TOTAL}[{}]) > 0",
+            "sum(increase({GATEWAY_TABLE_RELOAD_FAILURES_TOTAL}[{}])) > 0",
             duration(window)
         ),
         rule_labels: vec![],
-        annotate: |_, label| {
+        annotate: |_, _| {
             (
-                format!("Gateway {} refused a new route table", label("instance")),
-                "The gateway keeps serving its previous table; run `routec build --check` \
-                 and read the gateway's log for the reason."
+                "A gateway replica refused a new route table".to_string(),
+                "The replicas that refused it keep serving their previous table; run \
+                 `routec build --check` and read the gateways' logs for the reason."
                     .to_string(),
             )
         },
@@ -537,7 +663,7 @@ fn reload_failures(alert: &Alert) -> AlertWithTests {
             &labels,
             constant(0, at),
         )],
-        fired_labels: labels,
+        fired_labels: vec![],
         eval_after_ms: at,
     }
     .build()
@@ -577,6 +703,44 @@ fn rate_limit_spike(model: &Model, alert: &Alert) -> AlertWithTests {
             counter((per_interval / 2.0).floor() as u64, at),
         )],
         fired_labels: vec![],
+        eval_after_ms: at,
+    }
+    .build()
+}
+
+/// Any replica whose checks of a shared limit its store misses: the
+/// minimum over the replicas, per limiter, so N replicas make one alert.
+fn rate_limit_store_down(alert: &Alert) -> AlertWithTests {
+    let at = eval_after(alert);
+    let mut labels = gateway_target_labels();
+    labels.push(("limiter".into(), "per-ip".into()));
+    AlertSpec {
+        name: "RateLimitStoreDown",
+        alert,
+        expr: format!("min by (limiter) ({GATEWAY_RATE_LIMIT_STORE_UP}) == 0"),
+        rule_labels: vec![],
+        annotate: |alert, label| {
+            (
+                format!("Rate limit {} is not shared", label("limiter")),
+                format!(
+                    "A gateway replica's checks of this shared limit have missed the \
+                     rate-limit store (Redis slow, refusing or down) for {}: its failure \
+                     policy decides instead (gateway_rate_limit_store_fallbacks_total).",
+                    duration(alert.for_ms)
+                ),
+            )
+        },
+        firing: vec![series(
+            GATEWAY_RATE_LIMIT_STORE_UP,
+            &labels,
+            constant(0, at),
+        )],
+        quiet: vec![series(
+            GATEWAY_RATE_LIMIT_STORE_UP,
+            &labels,
+            constant(1, at),
+        )],
+        fired_labels: vec![("limiter".into(), "per-ip".into())],
         eval_after_ms: at,
     }
     .build()

@@ -157,7 +157,7 @@ pub fn spec(model: &Model) -> Result<TableSpec, EmitError> {
         services: services.iter().map(|s| service(s)).collect(),
         middlewares: middlewares
             .iter()
-            .map(|m| middleware(m))
+            .map(|m| middleware(m, model))
             .collect::<Result<_, _>>()?,
         chains: chain_specs,
         routes: route_specs,
@@ -228,7 +228,29 @@ fn service(s: &model::Service) -> routetable::ServiceSpec {
     }
 }
 
-fn middleware(m: &model::Middleware) -> Result<routetable::MiddlewareSpec, EmitError> {
+/// Where a `scope shared` limit's buckets live: the platform's store.
+fn shared_limit(model: &Model) -> Option<routetable::SharedLimitSpec> {
+    let store = model.rate_limit_store.as_ref()?;
+    Some(routetable::SharedLimitSpec {
+        key_prefix: model.platform.name.clone(),
+        address_env: store.address_env.clone(),
+        username_env: store.username_env.clone(),
+        password_env: store.password_env.clone(),
+        tls: store.tls,
+        timeout_ms: store.timeout_ms,
+        on_failure: match store.on_failure {
+            model::StoreFailure::Local => routetable::StoreFailure::Local,
+            model::StoreFailure::Open => routetable::StoreFailure::Open,
+            model::StoreFailure::Closed => routetable::StoreFailure::Closed,
+        },
+        replicas: model.gateway.replicas,
+    })
+}
+
+fn middleware(
+    m: &model::Middleware,
+    model: &Model,
+) -> Result<routetable::MiddlewareSpec, EmitError> {
     use model::MiddlewareConfig as M;
     use routetable::MiddlewareConfig as T;
     let config = match &m.config {
@@ -289,6 +311,16 @@ fn middleware(m: &model::Middleware) -> Result<routetable::MiddlewareSpec, EmitE
             average: r.average,
             period_ms: r.period_ms,
             burst: r.burst,
+            shared: match (r.shared, shared_limit(model)) {
+                (false, _) => None,
+                (true, Some(store)) => Some(store),
+                (true, None) => {
+                    return Err(error(format!(
+                        "rate limit {:?} is shared, yet the model has no rate_limit_store",
+                        m.name
+                    )))
+                }
+            },
         }),
         M::Cache(c) => T::Cache(routetable::CacheConfig {
             ttl_ms: c.ttl_ms,

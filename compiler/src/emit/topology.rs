@@ -75,7 +75,21 @@ pub fn internal_network(model: &Model) -> String {
     model.platform.network.clone()
 }
 
-/// The gateway as Traefik's load balancer reaches it.
-pub fn gateway_url(model: &Model) -> String {
-    format!("http://{GATEWAY_CONTAINER}:{}", model.gateway.port)
+/// The gateway's containers: `gateway` alone, or `gateway-1..N` for the
+/// gateway's `replicas N`. Each has its own admin listener and `/health`.
+pub fn gateway_containers(model: &Model) -> Vec<String> {
+    match model.gateway.replicas {
+        0 | 1 => vec![GATEWAY_CONTAINER.to_string()],
+        n => (1..=n)
+            .map(|i| format!("{GATEWAY_CONTAINER}-{i}"))
+            .collect(),
+    }
+}
+
+/// Every gateway container as Traefik's load balancer reaches it.
+pub fn gateway_urls(model: &Model) -> Vec<String> {
+    gateway_containers(model)
+        .into_iter()
+        .map(|c| format!("http://{c}:{}", model.gateway.port))
+        .collect()
 }

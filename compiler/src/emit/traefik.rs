@@ -454,9 +454,10 @@ fn router_tls(model: &Model, resolver: Option<&str>) -> Option<RouterTls> {
 fn file_service(model: &Model, target: &EdgeTarget) -> Result<FileService, EmitError> {
     let load_balancer = match target {
         EdgeTarget::Gateway => FileLoadBalancer {
-            servers: vec![ServerUrl {
-                url: topo::gateway_url(model),
-            }],
+            servers: topo::gateway_urls(model)
+                .into_iter()
+                .map(|url| ServerUrl { url })
+                .collect(),
             health_check: TraefikHealthCheck {
                 path: topo::GATEWAY_READY_PATH.into(),
                 port: Some(topo::GATEWAY_ADMIN_PORT),

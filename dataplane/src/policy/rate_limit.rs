@@ -7,19 +7,31 @@
 //! `Retry-After` and `RateLimit-Limit/-Remaining/-Reset`; passing requests
 //! get the `RateLimit-*` of the strictest limit they passed.
 //!
-//! Buckets live in [`MiddlewareState`], so a reload with unchanged settings
-//! keeps them, and are swept on the request path: a bucket that has
-//! refilled completely is indistinguishable from a new one and is dropped
-//! (governor's `retain_recent`), so memory holds only keys seen within
-//! about one refill time plus the sweep interval.
+//! A `scope local` limit's buckets live in [`MiddlewareState`], so a reload
+//! with unchanged settings keeps them, and are swept on the request path: a
+//! bucket that has refilled completely is indistinguishable from a new one
+//! and is dropped (governor's `retain_recent`), so memory holds only keys
+//! seen within about one refill time plus the sweep interval. Such a limit
+//! is per gateway replica.
 //!
-//! Limits are per gateway replica: N replicas behind a round-robin edge let
-//! through up to N times the average and burst (README, "Gateway
-//! middleware", says how to size them).
+//! A `scope shared` limit asks the platform's store
+//! ([`crate::limit_store`]: the same GCRA in Redis, on Redis's clock) once
+//! per request, so every replica draws from one bucket per key. Its key is
+//! `PLATFORM:rl:LIMITER:ip:ADDR` or `...:user:SUB`. A key the store refused
+//! is remembered here until its wait has passed, and refused without asking
+//! again. When the store does not answer within the budget (slow, refusing
+//! or down) the failure policy decides: `local` checks this replica's own
+//! buckets at the limit divided by the replicas, `open` lets the request
+//! through, `closed` answers 503. Each such check is counted
+//! (`gateway_rate_limit_store_fallbacks_total`), the store's state is a
+//! gauge (`gateway_rate_limit_store_up`), and each change of state is
+//! logged once; the next check that the store answers ends the fallback.
 
 use super::shared::reject;
 use crate::body::GatewayBody;
-use crate::chain::{Allowance, Flow, Middleware, MiddlewareState, RequestCtx};
+use crate::chain::{Allowance, Flow, Middleware, MiddlewareState, RequestCtx, Resume};
+use crate::limit_store::{Decision, LimitStore, StoreError, StoreSettings};
+use crate::metrics::StoreHandles;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -27,10 +39,11 @@ use governor::{Quota, RateLimiter};
 use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{HeaderMap, Response, StatusCode};
-use routetable::{MiddlewareSpec, RateKey, RateLimitConfig};
+use routetable::{MiddlewareSpec, RateKey, RateLimitConfig, SharedLimitSpec, StoreFailure};
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -107,14 +120,173 @@ impl Buckets {
     }
 }
 
+/// What a rate limit keeps across reloads.
+struct LimitState {
+    buckets: Arc<Buckets>,
+    shared: Option<Arc<Shared>>,
+}
+
 /// A prepared rate limit.
 pub struct RateLimit {
+    core: Arc<Core>,
+}
+
+/// What a rate limit's checks and answers need, shared with the wait of a
+/// shared check.
+struct Core {
     name: Arc<str>,
     key: RateKey,
     buckets: Arc<Buckets>,
     burst: u32,
     /// Time to refill one request.
     per_request: Duration,
+    shared: Option<Arc<Shared>>,
+}
+
+/// The state of a shared limit, kept across reloads with unchanged
+/// settings: the store, the keys it refused, the local fallback's buckets.
+pub struct Shared {
+    /// `Err`: the store's env vars are unusable (said once at load); every
+    /// check is then the failure policy's.
+    store: Result<LimitStore, String>,
+    /// `PLATFORM:rl:LIMITER:`.
+    prefix: String,
+    t_us: u64,
+    tau_us: u64,
+    policy: StoreFailure,
+    /// This replica's share of the limit, for `on_failure local`.
+    fallback: Buckets,
+    fallback_burst: u32,
+    fallback_per_request: Duration,
+    /// Keys the store refused, until when.
+    refused: moka::sync::Cache<BucketKey, Instant>,
+    up: AtomicBool,
+    handles: StoreHandles,
+}
+
+impl Shared {
+    fn new(
+        name: &str,
+        spec: &SharedLimitSpec,
+        per_request: Duration,
+        burst: u32,
+        handles: StoreHandles,
+    ) -> Self {
+        let budget = Duration::from_millis(routetable::defaults::or_default(
+            spec.timeout_ms,
+            routetable::defaults::RATE_LIMIT_STORE_TIMEOUT_MS,
+        ));
+        let store = LimitStore::new(&StoreSettings {
+            address_env: &spec.address_env,
+            username_env: spec.username_env.as_deref(),
+            password_env: spec.password_env.as_deref(),
+            tls: spec.tls,
+            budget,
+        })
+        .map_err(|e| e.to_string());
+        if let Err(e) = &store {
+            tracing::warn!(
+                limiter = name,
+                policy = policy_name(spec.on_failure),
+                error = %e,
+                "shared rate limit has no store: its failure policy decides every request"
+            );
+            handles.up.set(0);
+        }
+        let replicas = spec.replicas.max(1);
+        let fallback_burst = (burst / replicas).max(1);
+        let fallback_per_request = per_request.saturating_mul(replicas);
+        let quota = Quota::with_period(fallback_per_request)
+            .expect("a positive refill period")
+            .allow_burst(NonZeroU32::new(fallback_burst).expect("at least 1"));
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+        let t_us = micros(per_request);
+        let longest_wait = per_request.saturating_mul(burst);
+        Self {
+            up: AtomicBool::new(store.is_ok()),
+            store,
+            prefix: format!("{}:rl:{name}:", spec.key_prefix),
+            t_us,
+            tau_us: t_us.saturating_mul(u64::from(burst - 1)),
+            policy: spec.on_failure,
+            fallback: Buckets::new(quota, fallback_per_request.saturating_mul(fallback_burst)),
+            fallback_burst,
+            fallback_per_request,
+            refused: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(longest_wait.max(Duration::from_secs(1)))
+                .build(),
+            handles,
+        }
+    }
+
+    fn store_key(&self, key: &BucketKey) -> String {
+        let mut out = String::with_capacity(self.prefix.len() + 48);
+        out.push_str(&self.prefix);
+        match key {
+            BucketKey::Ip(ip) => {
+                let _ = write!(out, "ip:{ip}");
+            }
+            BucketKey::User(sub) => {
+                out.push_str("user:");
+                out.push_str(sub);
+            }
+        }
+        out
+    }
+
+    fn answered(&self) {
+        if !self.up.load(Ordering::Relaxed) && !self.up.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                prefix = %self.prefix,
+                "rate-limit store answers again: the limit is shared again"
+            );
+            self.handles.up.set(1);
+        }
+    }
+
+    fn failed(&self, error: &str) {
+        self.handles.fallbacks.inc();
+        if self.up.load(Ordering::Relaxed) && self.up.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                prefix = %self.prefix,
+                policy = policy_name(self.policy),
+                error,
+                "rate-limit store failed: the failure policy decides until it answers"
+            );
+            self.handles.up.set(0);
+        }
+    }
+
+    /// Connects and loads the script in the background, when the table
+    /// loads inside the runtime (a reload off it connects on the first
+    /// check instead).
+    fn warm_up(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let shared = self.clone();
+        runtime.spawn(async move {
+            if let Ok(store) = &shared.store {
+                if let Err(e) = store.warm_up().await {
+                    tracing::debug!(prefix = %shared.prefix, error = %e, "rate-limit store not warmed up");
+                }
+            }
+        });
+    }
+
+    /// The state, for tests: whether the last check was the store's.
+    pub fn store_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+}
+
+fn policy_name(policy: StoreFailure) -> &'static str {
+    match policy {
+        StoreFailure::Local => "local",
+        StoreFailure::Open => "open",
+        StoreFailure::Closed => "closed",
+    }
 }
 
 impl RateLimit {
@@ -140,21 +312,46 @@ impl RateLimit {
             .ok_or("the refill period is zero")?
             .allow_burst(NonZeroU32::new(burst).expect("burst is at least 1"));
         let refill = per_request.saturating_mul(burst);
-        let buckets = state.get_or_init(spec, || Buckets::new(quota, refill));
+        // One entry per middleware: a reload with unchanged settings keeps
+        // the buckets and, for a shared limit, its connection, its refused
+        // keys and its fallback buckets.
+        let kept = state.get_or_init(spec, || LimitState {
+            buckets: Arc::new(Buckets::new(quota, refill)),
+            shared: config.shared.as_ref().map(|shared| {
+                let handles = state
+                    .metrics
+                    .store_handles(&name, policy_name(shared.on_failure));
+                Arc::new(Shared::new(&name, shared, per_request, burst, handles))
+            }),
+        });
+        let (buckets, shared) = (kept.buckets.clone(), kept.shared.clone());
+        if let Some(shared) = &shared {
+            shared.warm_up();
+        }
         Ok(Self {
-            name,
-            key: config.key,
-            buckets,
-            burst,
-            per_request,
+            core: Arc::new(Core {
+                name,
+                key: config.key,
+                buckets,
+                burst,
+                per_request,
+                shared,
+            }),
         })
     }
 
     /// The buckets, for tests that check they survive reloads or are swept.
     pub fn buckets(&self) -> &Arc<Buckets> {
-        &self.buckets
+        &self.core.buckets
     }
 
+    /// The shared state, for tests; `None` for a local limit.
+    pub fn shared(&self) -> Option<&Arc<Shared>> {
+        self.core.shared.as_ref()
+    }
+}
+
+impl Core {
     fn key(&self, ctx: &RequestCtx<'_>) -> Option<BucketKey> {
         match self.key {
             RateKey::ClientIp => Some(BucketKey::Ip(match ctx.client_ip {
@@ -168,9 +365,115 @@ impl RateLimit {
         }
     }
 
-    fn reset_after(&self, remaining: u32) -> u64 {
-        let missing = self.burst.saturating_sub(remaining);
-        ceil_secs(self.per_request.saturating_mul(missing))
+    fn reset_after(&self, limit: u32, per_request: Duration, remaining: u32) -> u64 {
+        let missing = limit.saturating_sub(remaining);
+        ceil_secs(per_request.saturating_mul(missing))
+    }
+
+    fn allow(&self, ctx: &mut RequestCtx<'_>, limit: u32, per_request: Duration, remaining: u32) {
+        if ctx.allowance.is_none_or(|s| remaining < s.remaining) {
+            ctx.allowance = Some(Allowance {
+                limit,
+                remaining,
+                reset_s: self.reset_after(limit, per_request, remaining),
+            });
+        }
+    }
+
+    fn refuse(
+        &self,
+        ctx: &mut RequestCtx<'_>,
+        limit: u32,
+        per_request: Duration,
+        wait: Duration,
+    ) -> Flow {
+        let retry_after = ceil_secs(wait).max(1);
+        let status = Allowance {
+            limit,
+            remaining: 0,
+            reset_s: self.reset_after(limit, per_request, 0).max(retry_after),
+        };
+        ctx.allowance = Some(status);
+        let mut response = reject(
+            ctx,
+            routetable::MiddlewareKind::RateLimit,
+            &self.name,
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate limit exceeded",
+        );
+        let headers = response.headers_mut();
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        write_allowance(&status, headers);
+        Flow::Respond(response)
+    }
+
+    /// One check of `buckets` (this replica's own).
+    fn check_local(
+        &self,
+        ctx: &mut RequestCtx<'_>,
+        buckets: &Buckets,
+        key: &BucketKey,
+        limit: u32,
+        per_request: Duration,
+    ) -> Flow {
+        buckets.sweep_if_due(ctx.started);
+        match buckets.limiter.check_key(key) {
+            Ok(snapshot) => {
+                self.allow(ctx, limit, per_request, snapshot.remaining_burst_capacity());
+                Flow::Continue
+            }
+            Err(not_until) => {
+                let now = buckets.limiter.clock().now();
+                self.refuse(ctx, limit, per_request, not_until.wait_time_from(now))
+            }
+        }
+    }
+
+    /// The failure policy's decision, the store having failed.
+    fn on_failure(&self, ctx: &mut RequestCtx<'_>, shared: &Shared, key: &BucketKey) -> Flow {
+        match shared.policy {
+            StoreFailure::Local => self.check_local(
+                ctx,
+                &shared.fallback,
+                key,
+                shared.fallback_burst,
+                shared.fallback_per_request,
+            ),
+            StoreFailure::Open => Flow::Continue,
+            StoreFailure::Closed => Flow::Respond(reject(
+                ctx,
+                routetable::MiddlewareKind::RateLimit,
+                &self.name,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "rate limit store unavailable",
+            )),
+        }
+    }
+
+    /// The store's answer about `key`, applied to the request.
+    fn decided(
+        &self,
+        ctx: &mut RequestCtx<'_>,
+        shared: &Shared,
+        key: BucketKey,
+        answer: Result<Decision, StoreError>,
+    ) -> Flow {
+        match answer {
+            Ok(Decision::Allowed { remaining }) => {
+                shared.answered();
+                self.allow(ctx, self.burst, self.per_request, remaining);
+                Flow::Continue
+            }
+            Ok(Decision::Refused { wait }) => {
+                shared.answered();
+                shared.refused.insert(key, Instant::now() + wait);
+                self.refuse(ctx, self.burst, self.per_request, wait)
+            }
+            Err(e) => {
+                shared.failed(&e.to_string());
+                self.on_failure(ctx, shared, &key)
+            }
+        }
     }
 }
 
@@ -180,44 +483,38 @@ fn ceil_secs(d: Duration) -> u64 {
 
 impl Middleware for RateLimit {
     fn on_request(&self, ctx: &mut RequestCtx<'_>, _head: &mut Parts) -> Flow {
-        let Some(key) = self.key(ctx) else {
+        let core = &self.core;
+        let Some(key) = core.key(ctx) else {
             return Flow::Continue;
         };
-        self.buckets.sweep_if_due(ctx.started);
-        match self.buckets.limiter.check_key(&key) {
-            Ok(snapshot) => {
-                let remaining = snapshot.remaining_burst_capacity();
-                if ctx.allowance.is_none_or(|s| remaining < s.remaining) {
-                    ctx.allowance = Some(Allowance {
-                        limit: self.burst,
-                        remaining,
-                        reset_s: self.reset_after(remaining),
-                    });
-                }
-                Flow::Continue
+        let Some(shared) = &core.shared else {
+            return core.check_local(ctx, &core.buckets, &key, core.burst, core.per_request);
+        };
+        if let Some(until) = shared.refused.get(&key) {
+            let now = Instant::now();
+            if until > now {
+                return core.refuse(ctx, core.burst, core.per_request, until - now);
             }
-            Err(not_until) => {
-                let now = self.buckets.limiter.clock().now();
-                let retry_after = ceil_secs(not_until.wait_time_from(now)).max(1);
-                let status = Allowance {
-                    limit: self.burst,
-                    remaining: 0,
-                    reset_s: self.reset_after(0).max(retry_after),
-                };
-                ctx.allowance = Some(status);
-                let mut response = reject(
-                    ctx,
-                    routetable::MiddlewareKind::RateLimit,
-                    &self.name,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate limit exceeded",
-                );
-                let headers = response.headers_mut();
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-                write_allowance(&status, headers);
-                Flow::Respond(response)
-            }
+            shared.refused.invalidate(&key);
         }
+        if shared.store.is_err() {
+            shared.handles.fallbacks.inc();
+            return core.on_failure(ctx, shared, &key);
+        }
+        let (core, shared) = (self.core.clone(), shared.clone());
+        Flow::Pending(Box::pin(async move {
+            let answer = match &shared.store {
+                Ok(store) => {
+                    store
+                        .check(&shared.store_key(&key), shared.t_us, shared.tau_us)
+                        .await
+                }
+                Err(e) => Err(StoreError::Connect(e.clone())),
+            };
+            let resume: Resume =
+                Box::new(move |ctx: &mut RequestCtx<'_>| core.decided(ctx, &shared, key, answer));
+            resume
+        }))
     }
 
     fn on_response(&self, ctx: &RequestCtx<'_>, response: &mut Response<GatewayBody>) {
@@ -244,6 +541,7 @@ mod tests {
             average,
             period_ms,
             burst,
+            shared: None,
         };
         let spec = MiddlewareSpec {
             name: "rl".into(),
@@ -270,6 +568,7 @@ mod tests {
         match rl.on_request(&mut ctx, &mut head) {
             Flow::Continue => None,
             Flow::Respond(r) => Some(r),
+            Flow::Pending(_) => panic!("a local limit never waits"),
         }
     }
 
@@ -319,7 +618,7 @@ mod tests {
         }
         assert_eq!(rl.buckets().len(), 50);
         std::thread::sleep(Duration::from_millis(5));
-        rl.buckets
+        rl.buckets()
             .sweep_if_due(Instant::now() + Duration::from_secs(3600));
         assert_eq!(rl.buckets().len(), 0);
     }

@@ -112,6 +112,7 @@ pub fn rate_limit(key: RateKey, average: u64, period_ms: u64, burst: u64) -> Mid
         average,
         period_ms,
         burst,
+        shared: None,
     })
 }
 
@@ -317,6 +318,27 @@ pub async fn request(
 
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
+}
+
+/// Asserts a rate limit's 429: the JSON error, `Retry-After` within the
+/// minute, `RateLimit-Limit` the `burst`, nothing remaining, and a reset no
+/// sooner than the retry.
+pub fn assert_limited(reply: &Reply, burst: &str) {
+    assert_json_error(reply, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    assert_eq!(reply.headers["ratelimit-limit"], burst);
+    assert_eq!(reply.headers["ratelimit-remaining"], "0");
+    let reset: u64 = reply.headers["ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(reset >= retry, "reset {reset} < retry {retry}");
 }
 
 /// Asserts the gateway's JSON error shape with `status`.

@@ -215,11 +215,33 @@ impl<'a> BodyReader<'a> {
                         RateKey::ClientIp
                     }
                 };
+                let (average, period_ms, burst) = (self.u64(), self.u64(), self.u64());
+                let shared = self.bool().then(|| SharedLimitSpec {
+                    key_prefix: self.string(),
+                    address_env: self.string(),
+                    username_env: self.opt_string(),
+                    password_env: self.opt_string(),
+                    tls: self.bool(),
+                    timeout_ms: self.u64(),
+                    on_failure: match self.u32() {
+                        0 => StoreFailure::Local,
+                        1 => StoreFailure::Open,
+                        2 => StoreFailure::Closed,
+                        other => {
+                            self.fail(format!(
+                                "store failure policy {other} is none of local (0), open (1), closed (2)"
+                            ));
+                            StoreFailure::Local
+                        }
+                    },
+                    replicas: self.u32(),
+                });
                 MiddlewareConfig::RateLimit(RateLimitConfig {
                     key,
-                    average: self.u64(),
-                    period_ms: self.u64(),
-                    burst: self.u64(),
+                    average,
+                    period_ms,
+                    burst,
+                    shared,
                 })
             }
             MiddlewareKind::Cache => MiddlewareConfig::Cache(CacheConfig {

@@ -83,6 +83,7 @@ pub fn dating_platform() -> TableSpec {
                 average: 100,
                 period_ms: 1000,
                 burst: 200,
+                shared: None,
             }),
         },
         MiddlewareSpec {
@@ -110,6 +111,16 @@ pub fn dating_platform() -> TableSpec {
                 average: 20,
                 period_ms: 1000,
                 burst: 40,
+                shared: Some(SharedLimitSpec {
+                    key_prefix: s("dating"),
+                    address_env: s("RATE_LIMIT_REDIS_ADDR"),
+                    username_env: None,
+                    password_env: Some(s("RATE_LIMIT_REDIS_PASSWORD")),
+                    tls: false,
+                    timeout_ms: 5,
+                    on_failure: StoreFailure::Local,
+                    replicas: 3,
+                }),
             }),
         },
         MiddlewareSpec {
