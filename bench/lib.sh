@@ -311,3 +311,12 @@ synthetic_tables() {
         cp "$dir/out-$which/routes.bin" "$dir/$which.bin"
     done
 }
+
+# The services a route table names (the gateway's, not the edge-only ones
+# the DSL also declares), one a line, as `routec inspect` lists them: the
+# names `--upstream` may point at the benchmark's backend.
+# usage: table_services ROUTES_BIN
+table_services() {
+    "$ROUTEC" inspect "$1" |
+        awk '/^services / { on = 1; next } /^[^ ]/ { on = 0 } on && /^  \[[0-9]+\] / { print $2 }'
+}

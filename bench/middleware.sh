@@ -51,7 +51,7 @@ start_backend "$backend_port" 1 1
 port="$(free_port)"
 admin="$(free_port)"
 upstreams=()
-for service in $(sed -n 's/^service \([^ ]*\) {$/\1/p' "$WORK/bench.dsl"); do
+for service in $(table_services "$WORK/generated/routes.bin"); do
     upstreams+=(--upstream "$service=127.0.0.1:$backend_port")
 done
 ACCESS_LOG="$WORK/access.log"

@@ -82,7 +82,7 @@ for target in "${TARGETS[@]}"; do
             ;;
         dataplane)
             upstreams=()
-            for service in $(sed -n 's/^service \([^ ]*\) {$/\1/p' "$WORK/bench.dsl"); do
+            for service in $(table_services "$WORK/generated/routes.bin"); do
                 upstreams+=(--upstream "$service=127.0.0.1:$backend_port")
             done
             start_pinned 0 /dev/null "${DATAPLANE_UNDER_TEST:-$DATAPLANE}" \

@@ -106,7 +106,7 @@ EOF
 start_dataplane() {
     local port="$1" workers="$2" cpus="$3" backend_port="$4" admin upstreams=() service
     admin="$(free_port)"
-    for service in $(sed -n 's/^service \([^ ]*\) {$/\1/p' "$WORK/bench.dsl"); do
+    for service in $(table_services "$WORK/generated/routes.bin"); do
         upstreams+=(--upstream "$service=127.0.0.1:$backend_port")
     done
     # stdout carries the access/audit log (JSON lines): discarded, but still
