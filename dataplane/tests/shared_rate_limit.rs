@@ -506,6 +506,15 @@ fn evalsha_calls(redis: &Redis) -> u64 {
         .map_or(0, |n| n.parse().unwrap())
 }
 
+/// The statuses of `count` GETs of `/v1/x`, one after the other.
+async fn statuses_of(client: &HttpClient, addr: SocketAddr, count: usize) -> Vec<StatusCode> {
+    let mut statuses = Vec::with_capacity(count);
+    for _ in 0..count {
+        statuses.push(request(client, "GET", addr, "/v1/x", &[]).await.status);
+    }
+    statuses
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(without_real_tools, ignore = "needs redis-server")]
 async fn a_refused_client_costs_no_round_trip_until_its_wait_has_passed() {
@@ -518,14 +527,7 @@ async fn a_refused_client_costs_no_round_trip_until_its_wait_has_passed() {
     );
     let (_origin, gateway, _dir) = per_ip_gateway(&store, 1, MINUTE_MS, 2).await;
     let client = client();
-    let mut statuses = Vec::new();
-    for _ in 0..3 {
-        statuses.push(
-            request(&client, "GET", gateway.local_addr(), "/v1/x", &[])
-                .await
-                .status,
-        );
-    }
+    let statuses = statuses_of(&client, gateway.local_addr(), 3).await;
     assert_eq!(
         statuses,
         [
@@ -561,14 +563,7 @@ async fn the_local_fallback_allows_a_replicas_share_of_the_limit() {
     let (_origin, gateway, _dir) = per_ip_gateway(&store, 1, MINUTE_MS, 9).await;
     redis.stop();
     let client = client();
-    let mut statuses = Vec::new();
-    for _ in 0..5 {
-        statuses.push(
-            request(&client, "GET", gateway.local_addr(), "/v1/x", &[])
-                .await
-                .status,
-        );
-    }
+    let statuses = statuses_of(&client, gateway.local_addr(), 5).await;
     use StatusCode as S;
     assert_eq!(
         statuses,
