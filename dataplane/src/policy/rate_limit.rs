@@ -506,7 +506,7 @@ impl Middleware for RateLimit {
             let answer = match &shared.store {
                 Ok(store) => {
                     store
-                        .check(&shared.store_key(&key), shared.t_us, shared.tau_us)
+                        .check(shared.store_key(&key), shared.t_us, shared.tau_us)
                         .await
                 }
                 Err(e) => Err(StoreError::Connect(e.clone())),
