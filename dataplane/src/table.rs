@@ -8,7 +8,10 @@
 //! an instance keeps its health while its service, address and health
 //! settings are unchanged; a middleware keeps its state while its name and
 //! settings are unchanged; upstream clients (and their warm pools) are
-//! shared while their settings are unchanged.
+//! shared while their settings are unchanged. What the previous table
+//! already prepared is taken from it: a service whose entry is unchanged
+//! whole, a route in the same place with the same name and policy steps
+//! its name and metric handles.
 
 use crate::balancer::{Balancer, InstanceState, PassivePolicy, Policy};
 use crate::chain::{self, MiddlewareState, PreparedChain};
@@ -19,7 +22,7 @@ use crate::upstream::connect::authority;
 use crate::upstream::{Clients, HostPool, PoolSettings, UpstreamClient};
 use ipnet::IpNet;
 use routetable::defaults::{self, or_default};
-use routetable::{Balance, HealthCheckSpec, MiddlewareKind, TableSpec};
+use routetable::{Balance, HealthCheckSpec, MiddlewareKind, ServiceSpec, TableSpec};
 use routetable::{Table, TableError, TableView};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -56,14 +59,15 @@ pub enum LoadError {
 /// Instance replacements by service name (`--upstream`, demo backends).
 pub type Overrides = BTreeMap<String, Vec<(String, u16)>>;
 
-type InstanceEntry = (Option<HealthCheckSpec>, Arc<InstanceState>);
+/// An instance's address, the health settings its state was made under,
+/// and the state.
+type InstanceEntry = (String, u16, Option<HealthCheckSpec>, Arc<InstanceState>);
 
 /// What outlives a single table.
 pub struct Registries {
     pub clients: Clients,
-    /// `service\0host:port` -> the health settings the state was made
-    /// under, and the state.
-    instances: Mutex<HashMap<String, InstanceEntry>>,
+    /// Each service's instances, by service name.
+    instances: Mutex<HashMap<String, Vec<InstanceEntry>>>,
     pub middleware: MiddlewareState,
     pub overrides: Overrides,
     pub passive: PassivePolicy,
@@ -104,9 +108,14 @@ impl Instance {
     }
 }
 
-/// A service as the proxy uses it.
+/// A service as the proxy uses it. One whose table entry (and the pool
+/// settings) did not change is the same `Arc` in the next table, with its
+/// clients, balancer and metric handles: at a thousand services, building
+/// them again was a good part of a reload.
 pub struct Service {
     pub name: String,
+    /// What it was built from, to tell whether the next table changes it.
+    source: (ServiceSpec, PoolSettings),
     pub instances: Vec<Instance>,
     /// Parallel to `instances`.
     pub states: Vec<Arc<InstanceState>>,
@@ -124,7 +133,9 @@ pub struct Service {
 /// A gateway route as the proxy uses it.
 #[derive(Debug)]
 pub struct Route {
-    pub name: String,
+    /// Shared with the previous table's route of the same place and name,
+    /// so a reload neither copies nor frees it.
+    pub name: Arc<str>,
     pub service: usize,
     pub chain: PreparedChain,
     pub websocket: bool,
@@ -162,7 +173,7 @@ pub struct LoadedTable {
     pub generation: u64,
     /// Lower-case hex.
     pub source_sha256: String,
-    pub services: Vec<Service>,
+    pub services: Vec<Arc<Service>>,
     pub routes: Vec<Route>,
     pub limits: Limits,
     pub trusted_proxies: Vec<IpNet>,
@@ -241,81 +252,30 @@ impl LoadedTable {
             .instances
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let mut kept_instances = HashMap::new();
+        let mut kept_instances = HashMap::with_capacity(spec.services.len());
+        let unchanged: HashMap<&str, &Arc<Service>> = previous
+            .map(|p| p.services.iter().map(|s| (s.name.as_str(), s)).collect())
+            .unwrap_or_default();
         let mut services = Vec::with_capacity(spec.services.len());
         for s in &spec.services {
-            let connect_timeout = Duration::from_millis(or_default(
-                s.timeouts.connect_ms,
-                defaults::CONNECT_TIMEOUT_MS,
-            ));
-            let tls = s.upstream_tls.as_ref().map(|t| UpstreamTlsSettings {
-                ca_file: t.ca_file.clone().into(),
-                cert_file: t.cert_file.clone().map(Into::into),
-                key_file: t.key_file.clone().map(Into::into),
-                server_name: t.server_name.clone(),
-            });
-            let tls_error = |source| LoadError::UpstreamTls {
-                service: s.name.clone(),
-                source,
-            };
-            let client = registries
-                .clients
-                .for_traffic(limits.pool, connect_timeout, tls.as_ref())
-                .map_err(tls_error)?;
-            let probe_client = registries
-                .clients
-                .for_probes(limits.pool, connect_timeout, tls.as_ref())
-                .map_err(tls_error)?;
-            let addresses = registries.overrides.get(&s.name).unwrap_or(&s.instances);
-            let mut instances = Vec::with_capacity(addresses.len());
-            let mut states = Vec::with_capacity(addresses.len());
-            for (host, port) in addresses {
-                let key = format!("{}\0{host}:{port}", s.name);
-                let state = match instance_registry.remove(&key) {
-                    Some((health, state)) if health == s.health => state,
-                    _ => Arc::new(InstanceState::default()),
-                };
-                kept_instances.insert(key, (s.health.clone(), state.clone()));
-                let authority = authority(host, *port);
-                instances.push(Instance {
-                    host: host.clone(),
-                    port: *port,
-                    base_uri: format!("{}://{authority}", client.scheme()),
-                    pool: client.pool(host, *port),
-                    probe_pool: probe_client.pool(host, *port),
-                });
-                states.push(state);
+            if let Some(&old) = unchanged
+                .get(s.name.as_str())
+                .filter(|old| old.source.0 == *s && old.source.1 == limits.pool)
+            {
+                if let Some((name, entries)) = instance_registry.remove_entry(&s.name) {
+                    kept_instances.insert(name, entries);
+                }
+                services.push(old.clone());
+                continue;
             }
-            let metrics = registries
-                .metrics
-                .service(&s.name, instances.iter().map(|i| i.authority().to_owned()));
-            services.push(Service {
-                metrics,
-                name: s.name.clone(),
-                instances,
-                states,
-                balancer: Balancer::new(match s.balance {
-                    Balance::RoundRobin => Policy::RoundRobin,
-                    Balance::LeastRequests => Policy::LeastRequests,
-                    Balance::Random => Policy::Random,
-                }),
-                client,
-                probe_client,
-                health: s.health.clone(),
-                connect_timeout,
-                response_timeout: Duration::from_millis(or_default(
-                    s.timeouts.response_ms,
-                    defaults::RESPONSE_TIMEOUT_MS,
-                )),
-                websocket_idle: Duration::from_millis(or_default(
-                    s.timeouts.websocket_idle_ms,
-                    defaults::WEBSOCKET_IDLE_MS,
-                )),
-            });
+            let service = build_service(s, &limits, registries, &mut instance_registry)?;
+            kept_instances.insert(s.name.clone(), service.1);
+            services.push(Arc::new(service.0));
         }
         // Instances no longer in the table lose their state.
         *instance_registry = kept_instances;
         drop(instance_registry);
+        drop(unchanged);
 
         let mut prepared = Vec::with_capacity(spec.middlewares.len());
         for mw in &spec.middlewares {
@@ -349,27 +309,24 @@ impl LoadedTable {
             .map(|c| policy_series(&spec, c))
             .collect();
         let no_series: Arc<[PolicySeries]> = Arc::new([]);
+        let mut same_order = PreviousRoutes::new(previous.map_or(&[][..], |p| &p.routes));
         let routes = view
             .borrow_dependent()
             .routes()
-            .enumerate()
-            .map(|(i, r)| {
+            .map(|r| {
                 let (name, chain) = (r.name(), r.chain_index());
                 let series = chain
                     .and_then(|c| chain_series.get(c as usize).cloned())
                     .unwrap_or_else(|| no_series.clone());
-                let kept = previous
-                    .and_then(|p| p.routes.get(i))
-                    .filter(|old| old.name == name && old.series == series);
-                let metrics = match kept {
-                    Some(old) => old.metrics.clone(),
+                let (name, metrics) = match same_order.find(name, &series) {
+                    Some(old) => (old.name.clone(), old.metrics.clone()),
                     None => {
                         prepare_series(&registries.metrics, name, &series);
-                        registries.metrics.route(name)
+                        (Arc::from(name), registries.metrics.route(name))
                     }
                 };
                 Route {
-                    name: name.to_owned(),
+                    name,
                     service: r.service_index() as usize,
                     chain: chain
                         .and_then(|c| chains.get(c as usize).cloned())
@@ -455,6 +412,121 @@ impl ServiceHealth {
             .iter()
             .any(|i| i.health.up && !i.health.ejected)
     }
+}
+
+/// The previous table's routes, walked beside the new table's: tables keep
+/// their routes' order, so the route a new one replaces is the next old one,
+/// or a few further on when routes were removed before it. A route added in
+/// between finds none and leaves the walk where it was, so one added or
+/// removed route does not make every later one look its handles up again.
+struct PreviousRoutes<'a> {
+    routes: &'a [Route],
+    next: usize,
+}
+
+impl<'a> PreviousRoutes<'a> {
+    /// How many old routes a new one may skip to find its own.
+    const LOOKAHEAD: usize = 4;
+
+    fn new(routes: &'a [Route]) -> Self {
+        Self { routes, next: 0 }
+    }
+
+    /// The old route named `name` with the same policy steps, if it is
+    /// among the next few.
+    fn find(&mut self, name: &str, series: &Arc<[PolicySeries]>) -> Option<&'a Route> {
+        let window = self.routes.get(self.next..)?;
+        let (skipped, old) = window
+            .iter()
+            .take(Self::LOOKAHEAD)
+            .enumerate()
+            .find(|(_, old)| &*old.name == name)?;
+        self.next += skipped + 1;
+        (old.series == *series).then_some(old)
+    }
+}
+
+/// Builds `s` anew: its clients, instances (keeping the state of those
+/// whose address and health settings are unchanged), balancer and metric
+/// handles. Returns it with its instances' registry entries.
+fn build_service(
+    s: &ServiceSpec,
+    limits: &Limits,
+    registries: &Registries,
+    instance_registry: &mut HashMap<String, Vec<InstanceEntry>>,
+) -> Result<(Service, Vec<InstanceEntry>), LoadError> {
+    let connect_timeout = Duration::from_millis(or_default(
+        s.timeouts.connect_ms,
+        defaults::CONNECT_TIMEOUT_MS,
+    ));
+    let tls = s.upstream_tls.as_ref().map(|t| UpstreamTlsSettings {
+        ca_file: t.ca_file.clone().into(),
+        cert_file: t.cert_file.clone().map(Into::into),
+        key_file: t.key_file.clone().map(Into::into),
+        server_name: t.server_name.clone(),
+    });
+    let tls_error = |source| LoadError::UpstreamTls {
+        service: s.name.clone(),
+        source,
+    };
+    let client = registries
+        .clients
+        .for_traffic(limits.pool, connect_timeout, tls.as_ref())
+        .map_err(tls_error)?;
+    let probe_client = registries
+        .clients
+        .for_probes(limits.pool, connect_timeout, tls.as_ref())
+        .map_err(tls_error)?;
+    let addresses = registries.overrides.get(&s.name).unwrap_or(&s.instances);
+    let previous = instance_registry.remove(&s.name).unwrap_or_default();
+    let mut instances = Vec::with_capacity(addresses.len());
+    let mut states = Vec::with_capacity(addresses.len());
+    let mut entries = Vec::with_capacity(addresses.len());
+    for (host, port) in addresses {
+        let state = previous
+            .iter()
+            .find(|(h, p, health, _)| h == host && p == port && *health == s.health)
+            .map(|(.., state)| state.clone())
+            .unwrap_or_default();
+        entries.push((host.clone(), *port, s.health.clone(), state.clone()));
+        let authority = authority(host, *port);
+        instances.push(Instance {
+            host: host.clone(),
+            port: *port,
+            base_uri: format!("{}://{authority}", client.scheme()),
+            pool: client.pool(host, *port),
+            probe_pool: probe_client.pool(host, *port),
+        });
+        states.push(state);
+    }
+    let metrics = registries
+        .metrics
+        .service(&s.name, instances.iter().map(|i| i.authority().to_owned()));
+    let service = Service {
+        metrics,
+        name: s.name.clone(),
+        source: (s.clone(), limits.pool),
+        instances,
+        states,
+        balancer: Balancer::new(match s.balance {
+            Balance::RoundRobin => Policy::RoundRobin,
+            Balance::LeastRequests => Policy::LeastRequests,
+            Balance::Random => Policy::Random,
+        }),
+        client,
+        probe_client,
+        health: s.health.clone(),
+        connect_timeout,
+        response_timeout: Duration::from_millis(or_default(
+            s.timeouts.response_ms,
+            defaults::RESPONSE_TIMEOUT_MS,
+        )),
+        websocket_idle: Duration::from_millis(or_default(
+            s.timeouts.websocket_idle_ms,
+            defaults::WEBSOCKET_IDLE_MS,
+        )),
+    };
+    Ok((service, entries))
 }
 
 /// The policy series of `chain`'s steps.

@@ -164,6 +164,36 @@ async fn instance_state_survives_a_reload_that_keeps_the_instance() {
     gateway.shutdown().await;
 }
 
+/// A service the next table leaves as it was is the same prepared service
+/// (clients, balancer, metric handles), not built again; one whose entry
+/// changed is built anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_services_it_does_not_change() {
+    let (_dir, table) = table_dir(&two_services(1, false));
+    let gateway = start(test_config(&table)).await;
+    let before = gateway.store().current().services.clone();
+    let mut next = two_services(2, true);
+    next.services[1].timeouts.response_ms = 1_234;
+    write_table(&table, &next);
+    gateway.store().reload(true).unwrap();
+    let after = gateway.store().current().services.clone();
+    assert_eq!(after[0].name, "auth");
+    assert!(
+        Arc::ptr_eq(&before[0], &after[0]),
+        "the unchanged auth service was built again"
+    );
+    assert_eq!(after[1].name, "chat");
+    assert!(
+        !Arc::ptr_eq(&before[1], &after[1]),
+        "the chat service kept its old settings"
+    );
+    assert_eq!(
+        after[1].response_timeout,
+        std::time::Duration::from_millis(1_234)
+    );
+    gateway.shutdown().await;
+}
+
 /// Every trigger goes through the one reload task: reloads asked for at
 /// the same moment (the admin API, SIGHUP, the watcher) are all answered,
 /// by a reload that read the file as it was when they asked, and the
