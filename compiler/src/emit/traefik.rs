@@ -758,3 +758,54 @@ fn label_error(key: &str, message: String) -> EmitError {
         message: format!("label {key}: {message}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http_of(source: &str) -> DynamicHttp {
+        let model = crate::compile(source, "routes.dsl")
+            .expect("the seed compiles")
+            .model;
+        DynamicHttp::new(&model).unwrap()
+    }
+
+    const SEED: &str = include_str!("../../../routes.dsl");
+
+    #[test]
+    fn routers_to_a_replicated_gateway_retry_first_and_no_others_do() {
+        let http = http_of(SEED);
+        let retry = http
+            .middlewares
+            .iter()
+            .find(|m| m.name == GATEWAY_RETRY)
+            .expect("the seed's three replicas get a retry middleware");
+        assert!(matches!(
+            &retry.config,
+            TraefikMiddleware::Retry(Retry { attempts: 3, initial_interval }) if initial_interval == "100ms"
+        ));
+        for router in &http.routers {
+            let first = router.config.middlewares.first().map(String::as_str);
+            if router.config.service == topo::GATEWAY_CONTAINER {
+                assert_eq!(first, Some(GATEWAY_RETRY), "{}", router.name);
+            } else {
+                assert!(
+                    !router.config.middlewares.iter().any(|m| m == GATEWAY_RETRY),
+                    "{} does not route to the gateway",
+                    router.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_single_gateway_gets_no_retry() {
+        let http = http_of(&SEED.replacen("replicas 3", "replicas 1", 1));
+        assert!(http.middlewares.iter().all(|m| m.name != GATEWAY_RETRY));
+        assert!(http.routers.iter().all(|r| !r
+            .config
+            .middlewares
+            .iter()
+            .any(|m| m == GATEWAY_RETRY)));
+    }
+}
