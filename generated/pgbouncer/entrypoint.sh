@@ -1,5 +1,5 @@
 #!/bin/sh
-# generated from routes.dsl (sha256 312046731272723d23709c138491853620fa81457b24543974c0570f0edca354) — do not edit
+# generated from routes.dsl (sha256 8c7f6bdfe846501839faef4c2bbdd2eb0ecf7f574b84bc50e63d2bb7fc5622f1) — do not edit
 #
 # Starts PgBouncer with the configuration next to this script. routes.dsl
 # names the env vars holding each server's URL

