@@ -134,22 +134,36 @@ def wrk_fields(text):
     return row
 
 
+def wrk_phases(text):
+    """Several wrk runs (`;`-separated) as one: their requests over their
+    time together, failures summed."""
+    phases = [wrk_fields(t) for t in text.split(";")]
+    requests = sum(p["requests"] for p in phases)
+    seconds = sum(p["requests"] / p["rps"] for p in phases if p["rps"] > 0)
+    return {"rps": requests / seconds if seconds else 0.0,
+            "failed": sum(p["failed"] for p in phases)}
+
+
 def reload_report(path):
     import json
     out = ["| reload debounce | rename → first answer: p50 | p99 | max | reloads seen "
-           "| steady req/s | req/s in the storm | × steady | reloads in the storm "
-           "| failed in the storm | RSS after |",
-           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| steady req/s | req/s in the storm | × steady | placebo × steady | storm × placebo "
+           "| reloads in the storm | failed in the storm | RSS after |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     with open(path, encoding="utf-8") as f:
         for line in f:
-            debounce, latency, steady, storm, storm_probe, rss_kib = line.rstrip("\n").split("\t")
-            latency, storm_probe = json.loads(latency), json.loads(storm_probe)
-            steady, storm = wrk_fields(steady), wrk_fields(storm)
+            debounce, latency, steady, storm, storm_probe, rss_kib, placebo = line.rstrip("\n").split("\t")
+            placebo = wrk_phases(placebo)
+            latency = json.loads(latency)
+            probes = [json.loads(p) for p in storm_probe.split(";")]
+            storm_probe = {k: sum(p[k] for p in probes) for k in ("reloads_seen", "renames")}
+            steady, storm = wrk_phases(steady), wrk_phases(storm)
             seen = f"{latency['reloads_seen']} of {latency['samples'] + latency['gave_up']}"
             out.append(
                 f"| {debounce} ms | {latency['p50_ms']:.1f} ms | {latency['p99_ms']:.1f} ms "
                 f"| {latency['max_ms']:.1f} ms | {seen} | {steady['rps']:,.0f} "
                 f"| {storm['rps']:,.0f} | {storm['rps'] / steady['rps']:.2f} "
+                f"| {placebo['rps'] / steady['rps']:.2f} | {storm['rps'] / placebo['rps']:.2f} "
                 f"| {storm_probe['reloads_seen']} of {storm_probe['renames']} renames "
                 f"| {storm['failed']} (steady: {steady['failed']}) "
                 f"| {int(rss_kib) / 1024:.1f} MiB |")
