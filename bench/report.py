@@ -20,18 +20,27 @@ storm, the storm's JSON, RSS KiB after).
 peak KiB and wrk fields on the bare route, the same on the chain, idle KiB
 after).
 
+`report.py instructions RESULTS.tsv`: bench/instructions.sh's rows (target,
+requests counted, instructions counted by callgrind), instructions per
+request and the ratio to nginx's, and the full chain's to its own bare route.
+
+`report.py callgrind-top TOP.txt N REQUESTS TITLE`: the first N functions of
+a callgrind_annotate listing (bench/instructions.sh's top-*-self.txt) as a
+table, with their instructions per request over REQUESTS.
+
 It formats; it measures nothing.
 """
 import sys
 from collections import OrderedDict
 
 GROUP_TITLES = {
-    "1": "1 worker each: nginx `worker_processes 1`, HAProxy `nbthread 1`, the data "
-    "plane `--workers 0` (current-thread runtime) and `--workers 1` (multi-thread "
-    "runtime, one worker); the proxy under test pinned to CPU 0 (taskset), wrk and "
-    "the backend to CPU 1",
-    "2": "2 workers each: nginx `worker_processes 2`, HAProxy `nbthread 2`, the data "
-    "plane `--workers 2`; nothing pinned (proxy, wrk and backend share both CPUs)",
+    "1": "1 worker each: nginx `worker_processes 1`, HAProxy `nbthread 1`, Traefik and "
+    "Caddy `GOMAXPROCS=1`, the data plane `--workers 0` (current-thread runtime) and "
+    "`--workers 1` (multi-thread runtime, one worker); the proxy under test pinned to "
+    "CPU 0 (taskset), wrk and the backend to CPU 1",
+    "2": "2 workers each: nginx `worker_processes 2`, HAProxy `nbthread 2`, Traefik and "
+    "Caddy `GOMAXPROCS=2`, the data plane `--workers 2`; nothing pinned (proxy, wrk and "
+    "backend share both CPUs)",
 }
 
 
@@ -186,6 +195,50 @@ def memory_report(path):
     return "\n".join(out)
 
 
+def instructions_report(path):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            target, requests, instructions = line.rstrip("\n").split("\t")
+            rows.append((target, int(requests), int(instructions) / int(requests)))
+    nginx = next((per for target, _, per in rows if target == "nginx"), None)
+    bare = {target: per for target, _, per in rows if target.endswith("bare route")}
+    out = ["| target | requests counted | instructions/request | × nginx |",
+           "|---|---:|---:|---:|"]
+    for target, requests, per in rows:
+        ratio = f"{per / nginx:.2f}" if nginx else "–"
+        own_bare = bare.get(target.replace("full chain", "bare route"))
+        if target.endswith("full chain") and own_bare:
+            ratio += f" ({per / own_bare:.2f}× bare)"
+        out.append(f"| {target} | {requests:,} | {per:,.0f} | {ratio} |")
+    out.append("")
+    out.append("Instructions executed in user space by every thread of the proxy's "
+               "process (valgrind does not see the kernel's), from its callgrind dump, "
+               "over the requests counted.")
+    return "\n".join(out)
+
+
+def callgrind_top(path, count, requests, title):
+    import re
+    entry = re.compile(r"^\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(.*)$")
+    out = [f"**{title}**", "", "| instructions/request | share | function |",
+           "|---:|---:|---|"]
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            match = entry.match(line)
+            if not match or match.group(3) == "PROGRAM TOTALS":
+                continue
+            function = match.group(3)
+            function = re.sub(r" \[[^\]]*\]$", "", function.split(":", 1)[-1])
+            if len(function) > 120:
+                function = function[:119] + "…"
+            ir = int(match.group(1).replace(",", ""))
+            out.append(f"| {ir / requests:,.0f} | {match.group(2)}% | `{function}` |")
+            if len(out) - 4 >= count:
+                break
+    return "\n".join(out)
+
+
 def main():
     kind, path = sys.argv[1], sys.argv[2]
     if kind == "proxy":
@@ -194,6 +247,10 @@ def main():
         print(memory_report(path))
     elif kind == "reload":
         print(reload_report(path))
+    elif kind == "instructions":
+        print(instructions_report(path))
+    elif kind == "callgrind-top":
+        print(callgrind_top(path, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]))
     elif kind == "compiler":
         print(compiler_report(path))
     else:
