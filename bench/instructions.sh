@@ -19,8 +19,10 @@
 # /v1/profiles/42 with a valid HS256 JWT and an Origin header), one dump
 # each, from the same process. Each gateway dump's top functions
 # (callgrind_annotate, self and inclusive) are written to the work
-# directory as top-*.txt (kept with BENCH_KEEP=1), and the top self costs
-# are printed. Loopback only; every process started is stopped by pid.
+# directory as top-*.txt, the whole self listing as all-*.txt (kept with
+# BENCH_KEEP=1); the self costs grouped by crate (as bench/profile_groups.py
+# groups perf's samples) and the top ones are printed. Loopback only; every
+# process started is stopped by pid.
 #
 # usage: bash bench/instructions.sh
 # env:   INSTR_WARMUP (default 1000), INSTR_REQUESTS (default 5000),
@@ -107,8 +109,9 @@ top_functions() {
                 substr($0, RSTART + 1, RLENGTH - 3) + 0 >= 99 { next }
             start && NR > start && ++n > top { exit }
             { print }' "$out.all" >"$out"
-        rm "$out.all"
     done
+    mv "$WORK/top-$name-self.txt.all" "$WORK/all-$name-self.txt"
+    rm "$WORK/top-$name-inclusive.txt.all"
 }
 
 nginx_rows() {
@@ -167,9 +170,13 @@ stop_pid "$BACKEND_PID"
     echo
     python3 "$BENCH_DIR/report.py" instructions "$RESULTS"
     for route in bare chain; do
+        title="$([ $route = bare ] && echo "bare route" || echo "full chain")"
+        echo
+        python3 "$BENCH_DIR/report.py" callgrind-groups "$WORK/all-dataplane-$route-self.txt" \
+            "$REQUESTS" "The gateway's instructions by where they run (self cost), $title:"
         echo
         python3 "$BENCH_DIR/report.py" callgrind-top "$WORK/top-dataplane-$route-self.txt" 12 \
-            "$REQUESTS" "The gateway's top functions by self cost, $([ $route = bare ] && echo "bare route" || echo "full chain"):"
+            "$REQUESTS" "The gateway's top functions by self cost, $title:"
     done
 } | tee "${BENCH_OUT:-/dev/null}"
 log "top functions (self and inclusive): $WORK/top-*.txt (kept with BENCH_KEEP=1)"

@@ -28,6 +28,11 @@ request and the ratio to nginx's, and the full chain's to its own bare route.
 a callgrind_annotate listing (bench/instructions.sh's top-*-self.txt) as a
 table, with their instructions per request over REQUESTS.
 
+`report.py callgrind-groups ALL.txt REQUESTS TITLE`: a whole self-cost
+callgrind_annotate listing grouped as bench/profile_groups.py groups perf's
+samples (libc's allocator, its memory copies, each Rust crate by its
+symbol's leading path), instructions per request over REQUESTS.
+
 It formats; it measures nothing.
 """
 import sys
@@ -218,24 +223,44 @@ def instructions_report(path):
     return "\n".join(out)
 
 
-def callgrind_top(path, count, requests, title):
+def callgrind_entries(path):
+    """(instructions, share %, function, object file) of each function in a
+    callgrind_annotate listing, less the frames that were on the stack when
+    a mid-run dump was taken (listed with 99% or more, by self too)."""
     import re
-    entry = re.compile(r"^\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(.*)$")
-    out = [f"**{title}**", "", "| instructions/request | share | function |",
-           "|---:|---:|---|"]
+    entry = re.compile(r"^\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(.*?)(?: \[([^\]]*)\])?$")
     with open(path, encoding="utf-8") as f:
         for line in f:
             match = entry.match(line)
-            if not match or match.group(3) == "PROGRAM TOTALS":
+            if not match or match.group(3) == "PROGRAM TOTALS" or float(match.group(2)) >= 99:
                 continue
-            function = match.group(3)
-            function = re.sub(r" \[[^\]]*\]$", "", function.split(":", 1)[-1])
-            if len(function) > 120:
-                function = function[:119] + "…"
-            ir = int(match.group(1).replace(",", ""))
-            out.append(f"| {ir / requests:,.0f} | {match.group(2)}% | `{function}` |")
-            if len(out) - 4 >= count:
-                break
+            yield (int(match.group(1).replace(",", "")), match.group(2),
+                   match.group(3).split(":", 1)[-1], match.group(4) or "")
+
+
+def callgrind_top(path, count, requests, title):
+    out = [f"**{title}**", "", "| instructions/request | share | function |",
+           "|---:|---:|---|"]
+    for ir, share, function, _ in callgrind_entries(path):
+        if len(function) > 120:
+            function = function[:119] + "…"
+        out.append(f"| {ir / requests:,.0f} | {share}% | `{function}` |")
+        if len(out) - 4 >= count:
+            break
+    return "\n".join(out)
+
+
+def callgrind_groups(path, requests, title):
+    import os
+    from collections import Counter
+    from profile_groups import group
+    groups, total = Counter(), 0
+    for ir, _, function, obj in callgrind_entries(path):
+        groups[group(os.path.basename(obj), function)] += ir
+        total += ir
+    out = [f"**{title}**", "", "| instructions/request | share | where |", "|---:|---:|---|"]
+    for name, ir in groups.most_common(12):
+        out.append(f"| {ir / requests:,.0f} | {100 * ir / total:.1f}% | {name} |")
     return "\n".join(out)
 
 
@@ -251,6 +276,8 @@ def main():
         print(instructions_report(path))
     elif kind == "callgrind-top":
         print(callgrind_top(path, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]))
+    elif kind == "callgrind-groups":
+        print(callgrind_groups(path, int(sys.argv[3]), sys.argv[4]))
     elif kind == "compiler":
         print(compiler_report(path))
     else:
