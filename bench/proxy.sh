@@ -250,7 +250,7 @@ done
     echo "### Proxies side by side ($(date -u '+%Y-%m-%d'))"
     echo
     echo "Command: \`bash bench/proxy.sh\` (wrk -t1, keep-alive, $DURATION per run, --latency;"
-    echo "GET $BARE_PATH for the backend, nginx, HAProxy and the bare route; GET"
+    echo "GET $BARE_PATH for the backend, the peer proxies and the bare route; GET"
     echo "$CHAIN_PATH with a valid HS256 JWT and an Origin header for the full chain)."
     echo
     machine_summary_after_run
