@@ -31,31 +31,49 @@ static HOP_BY_HOP: [HeaderName; 8] = [
 /// handshake, where `Connection: upgrade` and `Upgrade` must reach the
 /// upstream).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Most messages carry none of them: one pass over the few headers
-    // present is cheaper than hashing ten absent names to remove them.
-    let present = headers
-        .keys()
-        .any(|name| name == header::UPGRADE || HOP_BY_HOP.contains(name));
-    if !present {
+    // One pass over the names says which hop-by-hop ones are present, and
+    // only those are removed: every `remove` hashes, and most messages
+    // carry one of them at most (`Connection: keep-alive`).
+    let mut present = 0u16;
+    let mut upgrade = false;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            present |= 1 << i;
+        } else if name == header::UPGRADE {
+            upgrade = true;
+        }
+    }
+    if present == 0 && !upgrade {
         if keep_upgrade {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         }
         return;
     }
+    // The names `Connection` lists, but for the ones removed anyway.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .filter(|name| !(keep_upgrade && name == header::UPGRADE))
+        .map(str::trim)
+        .filter(|token| {
+            !(token.eq_ignore_ascii_case("close")
+                || token.eq_ignore_ascii_case("keep-alive")
+                || token.eq_ignore_ascii_case("upgrade"))
+        })
+        .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
         .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+    for name in &named {
         headers.remove(name);
+    }
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    } else if upgrade {
         headers.remove(header::UPGRADE);
     }
 }
@@ -157,8 +175,14 @@ fn well_formed_request_id(id: &[u8]) -> bool {
 }
 
 fn new_request_id() -> HeaderValue {
-    let id = format!("{:032x}", fastrand::u128(..));
-    HeaderValue::try_from(id).expect("hex digits are a valid header value")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [0u8; 32];
+    let mut bits = fastrand::u128(..);
+    for digit in id.iter_mut().rev() {
+        *digit = HEX[(bits & 0xf) as usize];
+        bits >>= 4;
+    }
+    HeaderValue::from_bytes(&id).expect("hex digits are a valid header value")
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use tracing::field::{Field, Visit};
 use tracing::Subscriber;
 use tracing_subscriber::filter::{filter_fn, FilterFn};
 use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields};
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
@@ -66,7 +65,7 @@ where
     ) -> std::fmt::Result {
         let mut line = String::with_capacity(512);
         line.push_str("{\"timestamp\":\"");
-        SystemTime.format_time(&mut format::Writer::new(&mut line))?;
+        push_timestamp(&mut line, std::time::SystemTime::now());
         let metadata = event.metadata();
         line.push_str("\",\"level\":\"");
         line.push_str(metadata.level().as_str());
@@ -78,14 +77,27 @@ where
     }
 }
 
+/// `at` in RFC 3339 with microseconds, UTC (`2026-12-02T14:20:16.123456Z`,
+/// what tracing-subscriber's `SystemTime` writes, formatted without going
+/// through `core::fmt` for every digit).
+fn push_timestamp(out: &mut String, at: std::time::SystemTime) {
+    let mut stamp = [0u8; 27];
+    let mut cursor = std::io::Cursor::new(&mut stamp[..]);
+    if write!(cursor, "{}", humantime::format_rfc3339_micros(at)).is_ok() {
+        let written = cursor.position() as usize;
+        out.push_str(std::str::from_utf8(&stamp[..written]).unwrap_or_default());
+    }
+}
+
 /// Appends `"name":` and a value for each field.
 struct JsonFields<'a>(&'a mut String);
 
 impl JsonFields<'_> {
     fn key(&mut self, field: &Field) {
-        self.0.push(',');
-        push_json_str(self.0, field.name());
-        self.0.push(':');
+        // Field names are Rust identifiers: nothing in them needs escaping.
+        self.0.push_str(",\"");
+        self.0.push_str(field.name());
+        self.0.push_str("\":");
     }
 }
 
@@ -96,27 +108,28 @@ impl Visit for JsonFields<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
         self.key(field);
-        push_json_str(self.0, &format!("{value:?}"));
+        // Escaped while it is written: no String per field.
+        self.0.push('"');
+        let _ = write!(JsonEscaped(self.0), "{value:?}");
+        self.0.push('"');
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        use std::fmt::Write as _;
         self.key(field);
-        let _ = write!(self.0, "{value}");
+        self.0.push_str(itoa::Buffer::new().format(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        use std::fmt::Write as _;
         self.key(field);
-        let _ = write!(self.0, "{value}");
+        self.0.push_str(itoa::Buffer::new().format(value));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        use std::fmt::Write as _;
         self.key(field);
         if value.is_finite() {
-            let _ = write!(self.0, "{value}");
+            self.0.push_str(ryu::Buffer::new().format_finite(value));
         } else {
             self.0.push_str("null");
         }
@@ -130,28 +143,46 @@ impl Visit for JsonFields<'_> {
 
 /// `value` as a JSON string literal (RFC 8259 escaping).
 fn push_json_str(out: &mut String, value: &str) {
+    out.push('"');
+    push_escaped(out, value);
+    out.push('"');
+}
+
+/// `value` escaped for the inside of a JSON string literal.
+fn push_escaped(out: &mut String, value: &str) {
     use std::fmt::Write as _;
-    out.push('"');
-    // Almost every value needs no escaping: copy it whole.
-    if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        out.push_str(value);
-        out.push('"');
-        return;
-    }
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
+    // Almost every value needs no escaping: copy the runs between the
+    // bytes that do, whole.
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
         }
+        out.push_str(&value[start..i]);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
+                let _ = write!(out, "\\u{:04x}", b);
+            }
+        }
+        start = i + 1;
     }
-    out.push('"');
+    out.push_str(&value[start..]);
+}
+
+/// A `fmt::Write` that escapes what is written to it for a JSON string.
+struct JsonEscaped<'a>(&'a mut String);
+
+impl std::fmt::Write for JsonEscaped<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        push_escaped(self.0, s);
+        Ok(())
+    }
 }
 
 /// A lossless, batching log writer. Writing a line appends it to a
@@ -320,6 +351,25 @@ mod tests {
         assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
         let parsed: String = serde_json::from_str(&out).unwrap();
         assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_with_microseconds_in_utc() {
+        let at = std::time::UNIX_EPOCH + Duration::from_micros(1_764_685_216_123_456);
+        let mut out = String::new();
+        push_timestamp(&mut out, at);
+        assert_eq!(out, "2025-12-02T14:20:16.123456Z");
+        assert_eq!(humantime::parse_rfc3339(&out).unwrap(), at);
+    }
+
+    #[test]
+    fn debug_values_are_escaped_as_they_are_written() {
+        use std::fmt::Write as _;
+        let mut out = String::from("\"");
+        write!(JsonEscaped(&mut out), "{:?}", "quo\"te").unwrap();
+        out.push('"');
+        let parsed: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed, "\"quo\\\"te\"");
     }
 
     #[test]

@@ -53,9 +53,28 @@ pub static RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-rese
 
 /// `RateLimit-*` for the strictest limit a request met.
 fn write_allowance(allowance: &Allowance, headers: &mut HeaderMap) {
-    headers.insert(&RATELIMIT_LIMIT, HeaderValue::from(allowance.limit));
-    headers.insert(&RATELIMIT_REMAINING, HeaderValue::from(allowance.remaining));
-    headers.insert(&RATELIMIT_RESET, HeaderValue::from(allowance.reset_s));
+    headers.insert(&RATELIMIT_LIMIT, number_value(allowance.limit.into()));
+    headers.insert(
+        &RATELIMIT_REMAINING,
+        number_value(allowance.remaining.into()),
+    );
+    headers.insert(&RATELIMIT_RESET, number_value(allowance.reset_s));
+}
+
+/// The numbers `RateLimit-*` carry most often, made once: a clone of one
+/// shares its bytes, where a fresh value is an allocation, three a step.
+const SMALL_NUMBERS: u64 = 1024;
+static SMALL_NUMBER_VALUES: std::sync::LazyLock<Vec<HeaderValue>> =
+    std::sync::LazyLock::new(|| (0..SMALL_NUMBERS).map(HeaderValue::from).collect());
+
+fn number_value(n: u64) -> HeaderValue {
+    match usize::try_from(n)
+        .ok()
+        .and_then(|i| SMALL_NUMBER_VALUES.get(i))
+    {
+        Some(value) => value.clone(),
+        None => HeaderValue::from(n),
+    }
 }
 
 /// What a bucket is keyed by.
