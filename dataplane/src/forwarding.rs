@@ -26,6 +26,53 @@ static HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
 ];
 
+/// An IP address as text, written where it is needed: every request
+/// writes its client's address (`X-Forwarded-For`, the access line), and
+/// `Ipv4Addr`'s `Display` pads each octet through `core::fmt`.
+pub struct IpText {
+    /// The longest RFC 5952 text, an IPv4-mapped address, is 45 bytes.
+    buf: [u8; 45],
+    len: usize,
+}
+
+impl Default for IpText {
+    fn default() -> Self {
+        Self {
+            buf: [0; 45],
+            len: 0,
+        }
+    }
+}
+
+impl IpText {
+    /// `ip` as `a.b.c.d` or RFC 5952 text, borrowed from `self`.
+    pub fn format(&mut self, ip: IpAddr) -> &str {
+        use std::io::Write as _;
+        self.len = match ip {
+            IpAddr::V4(v4) => {
+                let mut digits = itoa::Buffer::new();
+                let mut len = 0;
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        self.buf[len] = b'.';
+                        len += 1;
+                    }
+                    let octet = digits.format(octet).as_bytes();
+                    self.buf[len..len + octet.len()].copy_from_slice(octet);
+                    len += octet.len();
+                }
+                len
+            }
+            IpAddr::V6(v6) => {
+                let mut cursor = std::io::Cursor::new(&mut self.buf[..]);
+                let _ = write!(cursor, "{v6}");
+                cursor.position() as usize
+            }
+        };
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
 /// Removes hop-by-hop headers, including those the `Connection` header
 /// names. `Upgrade` is removed too unless `keep_upgrade` (a WebSocket
 /// handshake, where `Connection: upgrade` and `Upgrade` must reach the
@@ -133,12 +180,15 @@ pub fn set_forwarded(
     trusted: &[IpNet],
 ) {
     let believed = trusted.iter().any(|net| net.contains(&peer.ip));
-    let peer_ip = peer.ip.to_string();
+    let mut text = IpText::default();
+    let peer_ip = text.format(peer.ip);
     let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) if believed && !prior.trim().is_empty() => format!("{prior}, {peer_ip}"),
-        _ => peer_ip,
+        Some(prior) if believed && !prior.trim().is_empty() => {
+            HeaderValue::try_from(format!("{prior}, {peer_ip}"))
+        }
+        _ => HeaderValue::from_str(peer_ip),
     };
-    if let Ok(value) = HeaderValue::try_from(xff) {
+    if let Ok(value) = xff {
         headers.insert(&X_FORWARDED_FOR, value);
     }
     if !(believed && headers.contains_key(&X_FORWARDED_PROTO)) {
@@ -260,6 +310,23 @@ mod tests {
         drop_underscored_names(&mut headers);
         assert_eq!(headers.len(), 1);
         assert_eq!(headers["x-real-ip"], "10.0.0.2");
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "255.255.255.255",
+            "10.20.3.199",
+            "::1",
+            "2001:db8::8:800:200c:417a",
+            "::ffff:192.0.2.1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(IpText::default().format(ip), ip.to_string());
+        }
     }
 
     #[test]

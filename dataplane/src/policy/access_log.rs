@@ -15,6 +15,7 @@
 
 use crate::body::{BodyObserver, GatewayBody};
 use crate::chain::{CacheOutcome, Middleware, RequestCtx};
+use crate::forwarding::IpText;
 use crate::logging::{ACCESS_TARGET, AUDIT_TARGET};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response};
@@ -69,10 +70,12 @@ impl Record {
         let user = self.user.as_deref();
         let cache = self.cache;
         let total_ms = millis(self.started.elapsed());
+        let mut ip_text = IpText::default();
+        let client_ip = ip_text.format(self.client_ip);
         tracing::info!(
             target: ACCESS_TARGET,
             request_id,
-            client_ip = %self.client_ip,
+            client_ip,
             method = self.method.as_str(),
             path = self.path.as_str(),
             route = self.route.as_str(),
@@ -94,7 +97,7 @@ impl Record {
             tracing::warn!(
                 target: AUDIT_TARGET,
                 request_id,
-                client_ip = %self.client_ip,
+                client_ip,
                 method = self.method.as_str(),
                 path = self.path.as_str(),
                 route = self.route.as_str(),
