@@ -147,6 +147,25 @@ pub fn explain(model: &Model, host: Option<&str>, method: &str, raw_path: &str) 
     };
 
     // -------------------------------------------------------- gateway --
+    // The gateway answers these two itself, on the raw path and before any
+    // route or middleware of the table: they are part of the data plane,
+    // not of routes.dsl.
+    if matches!(method.as_str(), "GET" | "HEAD") {
+        let answered_by_gateway = match service_name.as_str() {
+            "/health" => {
+                Some("its health document (200, or 503 while a service has no available instance)")
+            }
+            "/metrics" => Some("its Prometheus metrics (200)"),
+            _ => None,
+        };
+        if let Some(what) = answered_by_gateway {
+            let _ = writeln!(
+                out,
+                "\nresult: answered by the gateway itself: {what}, before any gateway route or middleware"
+            );
+            return out;
+        }
+    }
     let normalized = match routetable::normalize_path(&service_name) {
         Ok(p) => p.into_owned(),
         Err(e) => {
