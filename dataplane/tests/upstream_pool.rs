@@ -72,3 +72,113 @@ async fn settle(mut last: usize, target: usize) -> usize {
     }
     last
 }
+
+/// The value of `family{service_name="auth",instance=...}` in a scrape.
+fn pool_sample(scrape: &str, family: &str, instance: &str) -> f64 {
+    let prefix = format!("{family}{{service_name=\"auth\",instance=\"{instance}\"}} ");
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix}in the scrape:\n{scrape}"))
+        .parse()
+        .unwrap()
+}
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    let reply = get(&client(), addr, "/metrics").await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    String::from_utf8(reply.body.to_vec()).unwrap()
+}
+
+/// `/metrics` shows a slow upstream's pool as it is: both permitted
+/// connections in use while the upstream holds their requests and a third
+/// request waits, then both idle; the third's wait is in the wait seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scrape_shows_the_pool_in_use_then_idle_and_the_waits() {
+    let mut spec = single_service_spec("auth", "/v1/auth/", 1, 1);
+    spec.gateway.pool.max_per_host = 2;
+    spec.gateway.pool.max_total = 4;
+    let (gateway, auth, _dir) = gateway_with_stub(&spec, "auth", "auth-service-1").await;
+    let addr = gateway.local_addr();
+    let instance = format!("127.0.0.1:{}", auth.addr.port());
+
+    let before = scrape(addr).await;
+    for family in [
+        "gateway_upstream_connections_open",
+        "gateway_upstream_connections_in_use",
+        "gateway_upstream_connections_idle",
+        "gateway_upstream_connection_waits_total",
+    ] {
+        assert_eq!(pool_sample(&before, family, &instance), 0.0, "{family}");
+    }
+    assert_eq!(
+        pool_sample(&before, "gateway_upstream_connections_max", &instance),
+        2.0
+    );
+
+    // Three requests the upstream holds 800 ms each; two fit the limit.
+    let client = client();
+    let requests: Vec<_> = (0..3)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                get(&client, addr, &format!("/v1/auth/{i}?delay_ms=800"))
+                    .await
+                    .map(|reply| reply.status)
+            })
+        })
+        .collect();
+    let mut during = String::new();
+    for _ in 0..30 {
+        during = scrape(addr).await;
+        if pool_sample(&during, "gateway_upstream_connections_in_use", &instance) == 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        pool_sample(&during, "gateway_upstream_connections_in_use", &instance),
+        2.0,
+        "the pool never had 2 connections in use:\n{during}"
+    );
+    assert_eq!(
+        pool_sample(&during, "gateway_upstream_connections_open", &instance),
+        2.0
+    );
+    assert_eq!(
+        pool_sample(&during, "gateway_upstream_connections_idle", &instance),
+        0.0
+    );
+
+    for request in futures_util::future::join_all(requests).await {
+        assert_eq!(request.unwrap(), Ok(StatusCode::OK));
+    }
+    let after = scrape(addr).await;
+    assert_eq!(
+        pool_sample(&after, "gateway_upstream_connections_in_use", &instance),
+        0.0
+    );
+    assert_eq!(
+        pool_sample(&after, "gateway_upstream_connections_idle", &instance),
+        2.0
+    );
+    assert_eq!(
+        pool_sample(&after, "gateway_upstream_connections_open", &instance),
+        2.0
+    );
+    assert_eq!(
+        pool_sample(&after, "gateway_upstream_connection_waits_total", &instance),
+        3.0
+    );
+    // The third waited for a permit while the upstream held the others.
+    let waited = pool_sample(
+        &after,
+        "gateway_upstream_connection_wait_seconds_total",
+        &instance,
+    );
+    assert!(
+        (0.5..5.0).contains(&waited),
+        "{waited} s waited in all; the third request alone should have waited ~0.8 s"
+    );
+    gateway.shutdown().await;
+}
