@@ -7,6 +7,8 @@
 mod common;
 
 use common::*;
+use dataplane::demo::DemoBackend;
+use dataplane::ServerHandle;
 use http::StatusCode;
 use std::time::Duration;
 
@@ -17,12 +19,18 @@ fn alive_tasks() -> usize {
         .num_alive_tasks()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_beyond_the_pool_limit_wait_and_leave_no_task_behind() {
+/// A gateway to one stub of `auth` allowing 2 requests in flight to it
+/// (4 in all).
+async fn gateway_with_a_pool_of_two() -> (ServerHandle, DemoBackend, tempfile::TempDir) {
     let mut spec = single_service_spec("auth", "/v1/auth/", 1, 1);
     spec.gateway.pool.max_per_host = 2;
     spec.gateway.pool.max_total = 4;
-    let (gateway, _auth, _dir) = gateway_with_stub(&spec, "auth", "auth-service-1").await;
+    gateway_with_stub(&spec, "auth", "auth-service-1").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_pool_limit_wait_and_leave_no_task_behind() {
+    let (gateway, _auth, _dir) = gateway_with_a_pool_of_two().await;
     let addr = gateway.local_addr();
 
     // Warm up: the pool holds a connection, the client's is closed again.
@@ -73,6 +81,11 @@ async fn settle(mut last: usize, target: usize) -> usize {
     last
 }
 
+const OPEN: &str = "gateway_upstream_connections_open";
+const IDLE: &str = "gateway_upstream_connections_idle";
+const IN_USE: &str = "gateway_upstream_connections_in_use";
+const MAX: &str = "gateway_upstream_connections_max";
+
 /// The value of `family{service_name="auth",instance=...}` in a scrape.
 fn pool_sample(scrape: &str, family: &str, instance: &str) -> f64 {
     let prefix = format!("{family}{{service_name=\"auth\",instance=\"{instance}\"}} ");
@@ -82,6 +95,17 @@ fn pool_sample(scrape: &str, family: &str, instance: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {prefix}in the scrape:\n{scrape}"))
         .parse()
         .unwrap()
+}
+
+/// Asserts the `(family, value)`s of `instance` in `scrape`.
+fn assert_pool(scrape: &str, instance: &str, expected: &[(&str, f64)]) {
+    for (family, value) in expected {
+        assert_eq!(
+            pool_sample(scrape, family, instance),
+            *value,
+            "{family} of {instance}:\n{scrape}"
+        );
+    }
 }
 
 async fn scrape(addr: std::net::SocketAddr) -> String {
@@ -95,25 +119,20 @@ async fn scrape(addr: std::net::SocketAddr) -> String {
 /// request waits, then both idle; the third's wait is in the wait seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scrape_shows_the_pool_in_use_then_idle_and_the_waits() {
-    let mut spec = single_service_spec("auth", "/v1/auth/", 1, 1);
-    spec.gateway.pool.max_per_host = 2;
-    spec.gateway.pool.max_total = 4;
-    let (gateway, auth, _dir) = gateway_with_stub(&spec, "auth", "auth-service-1").await;
+    let (gateway, auth, _dir) = gateway_with_a_pool_of_two().await;
     let addr = gateway.local_addr();
     let instance = format!("127.0.0.1:{}", auth.addr.port());
 
-    let before = scrape(addr).await;
-    for family in [
-        "gateway_upstream_connections_open",
-        "gateway_upstream_connections_in_use",
-        "gateway_upstream_connections_idle",
-        "gateway_upstream_connection_waits_total",
-    ] {
-        assert_eq!(pool_sample(&before, family, &instance), 0.0, "{family}");
-    }
-    assert_eq!(
-        pool_sample(&before, "gateway_upstream_connections_max", &instance),
-        2.0
+    assert_pool(
+        &scrape(addr).await,
+        &instance,
+        &[
+            (OPEN, 0.0),
+            (IN_USE, 0.0),
+            (IDLE, 0.0),
+            (MAX, 2.0),
+            ("gateway_upstream_connection_waits_total", 0.0),
+        ],
     );
 
     // Three requests the upstream holds 800 ms each; two fit the limit.
@@ -131,44 +150,30 @@ async fn the_scrape_shows_the_pool_in_use_then_idle_and_the_waits() {
     let mut during = String::new();
     for _ in 0..30 {
         during = scrape(addr).await;
-        if pool_sample(&during, "gateway_upstream_connections_in_use", &instance) == 2.0 {
+        if pool_sample(&during, IN_USE, &instance) == 2.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        pool_sample(&during, "gateway_upstream_connections_in_use", &instance),
-        2.0,
-        "the pool never had 2 connections in use:\n{during}"
-    );
-    assert_eq!(
-        pool_sample(&during, "gateway_upstream_connections_open", &instance),
-        2.0
-    );
-    assert_eq!(
-        pool_sample(&during, "gateway_upstream_connections_idle", &instance),
-        0.0
+    assert_pool(
+        &during,
+        &instance,
+        &[(IN_USE, 2.0), (OPEN, 2.0), (IDLE, 0.0)],
     );
 
     for request in futures_util::future::join_all(requests).await {
         assert_eq!(request.unwrap(), Ok(StatusCode::OK));
     }
     let after = scrape(addr).await;
-    assert_eq!(
-        pool_sample(&after, "gateway_upstream_connections_in_use", &instance),
-        0.0
-    );
-    assert_eq!(
-        pool_sample(&after, "gateway_upstream_connections_idle", &instance),
-        2.0
-    );
-    assert_eq!(
-        pool_sample(&after, "gateway_upstream_connections_open", &instance),
-        2.0
-    );
-    assert_eq!(
-        pool_sample(&after, "gateway_upstream_connection_waits_total", &instance),
-        3.0
+    assert_pool(
+        &after,
+        &instance,
+        &[
+            (IN_USE, 0.0),
+            (IDLE, 2.0),
+            (OPEN, 2.0),
+            ("gateway_upstream_connection_waits_total", 3.0),
+        ],
     );
     // The third waited for a permit while the upstream held the others.
     let waited = pool_sample(
