@@ -300,3 +300,65 @@ impl Clients {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool_to(set: &PoolSet, limits: &ConnectionLimits, port: u16) -> Arc<HostPool> {
+        set.host("127.0.0.1", port, |authority| Some(limits.host(authority)))
+    }
+
+    #[tokio::test]
+    async fn pools_to_one_host_share_its_permits_until_they_are_dropped() {
+        let limits = ConnectionLimits::new(8, 1);
+        // Two clients' pools (say, two connect timeouts) to the same host,
+        // and one to another host.
+        let (first, second) = (
+            PoolSet::new(0, Duration::from_secs(1)),
+            PoolSet::new(0, Duration::from_secs(1)),
+        );
+        let a = pool_to(&first, &limits, 80);
+        let also_a = pool_to(&second, &limits, 80);
+        let b = pool_to(&first, &limits, 81);
+        assert_eq!(a.limit().map(|l| l.max), Some(1));
+
+        let held = limits.acquire(&a).await;
+        let wait = Duration::from_millis(50);
+        assert!(
+            tokio::time::timeout(wait, limits.acquire(&also_a))
+                .await
+                .is_err(),
+            "the host's one permit is held"
+        );
+        let other = tokio::time::timeout(wait, limits.acquire(&b)).await;
+        assert!(other.is_ok(), "another host has its own permit");
+        drop(held);
+        let again = tokio::time::timeout(wait, limits.acquire(&also_a)).await;
+        assert!(again.is_ok(), "the permit is back once dropped");
+        assert_eq!(a.stats().waits, 1);
+        assert_eq!(also_a.stats().waits, 1);
+    }
+
+    #[tokio::test]
+    async fn the_total_bounds_requests_across_hosts() {
+        let limits = ConnectionLimits::new(1, 4);
+        let set = PoolSet::new(0, Duration::from_secs(1));
+        let (a, b) = (pool_to(&set, &limits, 80), pool_to(&set, &limits, 81));
+        let _held = limits.acquire(&a).await;
+        let blocked = tokio::time::timeout(Duration::from_millis(50), limits.acquire(&b)).await;
+        assert!(blocked.is_err(), "the one permit in all is held");
+    }
+
+    #[tokio::test]
+    async fn a_pool_made_without_limits_is_bounded_by_its_host_all_the_same() {
+        let limits = ConnectionLimits::new(8, 1);
+        let set = PoolSet::new(0, Duration::from_secs(1));
+        let unlimited = set.host("127.0.0.1", 80, |_| None);
+        let limited = pool_to(&PoolSet::new(0, Duration::from_secs(1)), &limits, 80);
+        let _held = limits.acquire(&unlimited).await;
+        let blocked =
+            tokio::time::timeout(Duration::from_millis(50), limits.acquire(&limited)).await;
+        assert!(blocked.is_err(), "both found 127.0.0.1:80's permits");
+    }
+}
