@@ -443,3 +443,10 @@ alert scrape_down {
   for 2m
   severity critical
 }
+
+# An instance whose connections on some gateway replica are all in use
+# (in use = the per-host limit) for five minutes: requests queue for one.
+alert upstream_pool_exhausted {
+  for 5m
+  severity warning
+}

@@ -611,6 +611,9 @@ pub enum AlertKind {
     /// `scrape_down`: a gateway replica or Traefik not scraped (`up == 0`),
     /// or no target of theirs at all (`absent(up)`).
     ScrapeDown,
+    /// `upstream_pool_exhausted`: on some gateway replica, an instance of
+    /// the service has every connection its per-host limit allows in use.
+    UpstreamPoolExhausted,
 }
 
 /// The environment-variable spelling of a name: ASCII letters and digits

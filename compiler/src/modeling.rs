@@ -448,6 +448,7 @@ fn alert(a: &ast::AlertDecl) -> Alert {
         "reload_failures" => AlertKind::ReloadFailures,
         "rate_limit_store_down" => AlertKind::RateLimitStoreDown,
         "scrape_down" => AlertKind::ScrapeDown,
+        "upstream_pool_exhausted" => AlertKind::UpstreamPoolExhausted,
         _ => AlertKind::RateLimitSpike,
     };
     let threshold = a.threshold.as_ref().and_then(|t| match t.value {

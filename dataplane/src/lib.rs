@@ -27,6 +27,7 @@ mod mapping;
 pub mod metric_names;
 pub mod metrics;
 pub mod policy;
+pub mod pool_metrics;
 pub mod proxy;
 pub mod reload;
 pub mod resolver;

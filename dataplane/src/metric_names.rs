@@ -44,6 +44,26 @@ pub const GATEWAY_RATE_LIMIT_STORE_FALLBACKS_TOTAL: &str =
 /// `gateway_rate_limit_store_up{limiter}`: gauge, 1 while the shared rate
 /// limit's store answers in time, 0 while the failure policy decides.
 pub const GATEWAY_RATE_LIMIT_STORE_UP: &str = "gateway_rate_limit_store_up";
+/// `gateway_upstream_connections_open{service_name, instance}`: gauge of
+/// the connections open to the instance (idle or carrying a request).
+pub const GATEWAY_UPSTREAM_CONNECTIONS_OPEN: &str = "gateway_upstream_connections_open";
+/// `gateway_upstream_connections_idle{service_name, instance}`: gauge of
+/// the open connections idle in the pool.
+pub const GATEWAY_UPSTREAM_CONNECTIONS_IDLE: &str = "gateway_upstream_connections_idle";
+/// `gateway_upstream_connections_in_use{service_name, instance}`: gauge of
+/// the open connections carrying a request (or a WebSocket tunnel).
+pub const GATEWAY_UPSTREAM_CONNECTIONS_IN_USE: &str = "gateway_upstream_connections_in_use";
+/// `gateway_upstream_connections_max{service_name, instance}`: gauge, the
+/// per-host limit (`max_per_host`) on requests in flight to the instance.
+pub const GATEWAY_UPSTREAM_CONNECTIONS_MAX: &str = "gateway_upstream_connections_max";
+/// `gateway_upstream_connection_wait_seconds_total{service_name, instance}`:
+/// counter of seconds requests waited for a connection (for the connection
+/// limits' permits, then for a connect when no idle one was there).
+pub const GATEWAY_UPSTREAM_CONNECTION_WAIT_SECONDS_TOTAL: &str =
+    "gateway_upstream_connection_wait_seconds_total";
+/// `gateway_upstream_connection_waits_total{service_name, instance}`:
+/// counter of the requests whose waits the seconds above add up.
+pub const GATEWAY_UPSTREAM_CONNECTION_WAITS_TOTAL: &str = "gateway_upstream_connection_waits_total";
 
 /// Every metric family the gateway exports (base names: a histogram `h`
 /// also exposes `h_bucket`, `h_sum` and `h_count`).
@@ -64,6 +84,12 @@ pub const ALL: &[&str] = &[
     GATEWAY_UPSTREAM_EJECTIONS_TOTAL,
     GATEWAY_RATE_LIMIT_STORE_FALLBACKS_TOTAL,
     GATEWAY_RATE_LIMIT_STORE_UP,
+    GATEWAY_UPSTREAM_CONNECTIONS_OPEN,
+    GATEWAY_UPSTREAM_CONNECTIONS_IDLE,
+    GATEWAY_UPSTREAM_CONNECTIONS_IN_USE,
+    GATEWAY_UPSTREAM_CONNECTIONS_MAX,
+    GATEWAY_UPSTREAM_CONNECTION_WAIT_SECONDS_TOTAL,
+    GATEWAY_UPSTREAM_CONNECTION_WAITS_TOTAL,
 ];
 
 /// Whether `series` (a name as it appears in PromQL, possibly with a

@@ -37,6 +37,8 @@
 //! sees the first event too.
 
 use crate::metric_names as names;
+pub use crate::pool_metrics::PoolReading;
+use crate::pool_metrics::{PoolCollector, PoolSeries};
 use http::{Method, StatusCode};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -239,6 +241,8 @@ pub struct Metrics {
     upstream_ejections: Family<InstanceLabels, Counter>,
     store_fallbacks: Family<StoreFallbackLabels, Counter>,
     store_up: Family<StoreLabels, Gauge>,
+    /// The upstream pools' series, as the latest scrape read them.
+    pools: PoolCollector,
     /// Route name -> its handles; kept across reloads (names are few).
     routes: RwLock<HashMap<String, Arc<RouteMetrics>>>,
     unrouted: Arc<RouteMetrics>,
@@ -359,6 +363,8 @@ impl Metrics {
             "1 while a shared rate limit's store answers its checks in time, 0 while it does not",
             store_up.clone(),
         );
+        let pools = PoolCollector::default();
+        registry.register_collector(Box::new(pools.clone()));
         let unrouted = Arc::new(RouteMetrics::new(UNROUTED, &requests, &durations));
         Self {
             registry,
@@ -378,6 +384,7 @@ impl Metrics {
             upstream_ejections,
             store_fallbacks,
             store_up,
+            pools,
             routes: RwLock::new(HashMap::new()),
             unrouted,
             scrape: Mutex::new(()),
@@ -566,8 +573,8 @@ impl Metrics {
 
     /// The metrics in the OpenMetrics text format. The gauges that mirror
     /// the serving table (its identity, each service's and instance's
-    /// health) are set from `table` now, so a scrape never sees stale
-    /// health; the caller reads that state when the scrape happens.
+    /// health and pool) are set from `table` now, so a scrape never sees
+    /// stale health; the caller reads that state when the scrape happens.
     pub fn render(&self, table: &TableState<'_>) -> String {
         let _one_at_a_time = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
         self.table_info.clear();
@@ -590,22 +597,29 @@ impl Metrics {
         // Cleared first: services and instances gone from the table go too.
         self.service_health.clear();
         self.instance_health.clear();
+        let mut pools = Vec::new();
         for service in services {
             let service_name = Arc::new(service.service.clone());
             self.service_health
                 .get_or_create(&ServiceLabels {
                     service_name: service_name.clone(),
                 })
-                .set(i64::from(service.instances.iter().any(|(_, up)| *up)));
-            for (instance, up) in &service.instances {
+                .set(i64::from(service.instances.iter().any(|i| i.up)));
+            for instance in &service.instances {
                 self.instance_health
                     .get_or_create(&InstanceLabels {
                         service_name: service_name.clone(),
-                        instance: instance.clone(),
+                        instance: instance.instance.clone(),
                     })
-                    .set(i64::from(*up));
+                    .set(i64::from(instance.up));
+                pools.push(PoolSeries {
+                    service_name: service_name.clone(),
+                    instance: instance.instance.clone(),
+                    reading: instance.pool,
+                });
             }
         }
+        self.pools.set(pools);
     }
 }
 
@@ -617,11 +631,18 @@ pub struct TableState<'a> {
     pub services: &'a [ServiceState],
 }
 
-/// One service: its instances (`host:port`, `[v6]:port`) and whether each
-/// can take traffic (up and not ejected).
+/// One service and its instances.
 pub struct ServiceState {
     pub service: String,
-    pub instances: Vec<(String, bool)>,
+    pub instances: Vec<InstanceState>,
+}
+
+/// One instance (`host:port`, `[v6]:port`): whether it can take traffic
+/// (up and not ejected), and its traffic pool.
+pub struct InstanceState {
+    pub instance: String,
+    pub up: bool,
+    pub pool: PoolReading,
 }
 
 /// Counts an open client connection for as long as it lives.

@@ -271,7 +271,7 @@ impl Gateway {
             // Room for one more request to the instance; the permits ride
             // on the response body (see `ConnectionLimits`).
             let permits = match &service.client.limits {
-                Some(limits) => Some(limits.acquire(instance.authority()).await),
+                Some(limits) => Some(limits.acquire(&instance.pool).await),
                 None => None,
             };
             let _in_flight = state.start_request();

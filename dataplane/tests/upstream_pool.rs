@@ -7,6 +7,8 @@
 mod common;
 
 use common::*;
+use dataplane::demo::DemoBackend;
+use dataplane::ServerHandle;
 use http::StatusCode;
 use std::time::Duration;
 
@@ -17,12 +19,18 @@ fn alive_tasks() -> usize {
         .num_alive_tasks()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_beyond_the_pool_limit_wait_and_leave_no_task_behind() {
+/// A gateway to one stub of `auth` allowing 2 requests in flight to it
+/// (4 in all).
+async fn gateway_with_a_pool_of_two() -> (ServerHandle, DemoBackend, tempfile::TempDir) {
     let mut spec = single_service_spec("auth", "/v1/auth/", 1, 1);
     spec.gateway.pool.max_per_host = 2;
     spec.gateway.pool.max_total = 4;
-    let (gateway, _auth, _dir) = gateway_with_stub(&spec, "auth", "auth-service-1").await;
+    gateway_with_stub(&spec, "auth", "auth-service-1").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_pool_limit_wait_and_leave_no_task_behind() {
+    let (gateway, _auth, _dir) = gateway_with_a_pool_of_two().await;
     let addr = gateway.local_addr();
 
     // Warm up: the pool holds a connection, the client's is closed again.
@@ -71,4 +79,111 @@ async fn settle(mut last: usize, target: usize) -> usize {
         last = now;
     }
     last
+}
+
+const OPEN: &str = "gateway_upstream_connections_open";
+const IDLE: &str = "gateway_upstream_connections_idle";
+const IN_USE: &str = "gateway_upstream_connections_in_use";
+const MAX: &str = "gateway_upstream_connections_max";
+
+/// The value of `family{service_name="auth",instance=...}` in a scrape.
+fn pool_sample(scrape: &str, family: &str, instance: &str) -> f64 {
+    let prefix = format!("{family}{{service_name=\"auth\",instance=\"{instance}\"}} ");
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix}in the scrape:\n{scrape}"))
+        .parse()
+        .unwrap()
+}
+
+/// Asserts the `(family, value)`s of `instance` in `scrape`.
+fn assert_pool(scrape: &str, instance: &str, expected: &[(&str, f64)]) {
+    for (family, value) in expected {
+        assert_eq!(
+            pool_sample(scrape, family, instance),
+            *value,
+            "{family} of {instance}:\n{scrape}"
+        );
+    }
+}
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    let reply = get(&client(), addr, "/metrics").await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    String::from_utf8(reply.body.to_vec()).unwrap()
+}
+
+/// `/metrics` shows a slow upstream's pool as it is: both permitted
+/// connections in use while the upstream holds their requests and a third
+/// request waits, then both idle; the third's wait is in the wait seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scrape_shows_the_pool_in_use_then_idle_and_the_waits() {
+    let (gateway, auth, _dir) = gateway_with_a_pool_of_two().await;
+    let addr = gateway.local_addr();
+    let instance = format!("127.0.0.1:{}", auth.addr.port());
+
+    assert_pool(
+        &scrape(addr).await,
+        &instance,
+        &[
+            (OPEN, 0.0),
+            (IN_USE, 0.0),
+            (IDLE, 0.0),
+            (MAX, 2.0),
+            ("gateway_upstream_connection_waits_total", 0.0),
+        ],
+    );
+
+    // Three requests the upstream holds 800 ms each; two fit the limit.
+    let client = client();
+    let requests: Vec<_> = (0..3)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                get(&client, addr, &format!("/v1/auth/{i}?delay_ms=800"))
+                    .await
+                    .map(|reply| reply.status)
+            })
+        })
+        .collect();
+    let mut during = String::new();
+    for _ in 0..30 {
+        during = scrape(addr).await;
+        if pool_sample(&during, IN_USE, &instance) == 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_pool(
+        &during,
+        &instance,
+        &[(IN_USE, 2.0), (OPEN, 2.0), (IDLE, 0.0)],
+    );
+
+    for request in futures_util::future::join_all(requests).await {
+        assert_eq!(request.unwrap(), Ok(StatusCode::OK));
+    }
+    let after = scrape(addr).await;
+    assert_pool(
+        &after,
+        &instance,
+        &[
+            (IN_USE, 0.0),
+            (IDLE, 2.0),
+            (OPEN, 2.0),
+            ("gateway_upstream_connection_waits_total", 3.0),
+        ],
+    );
+    // The third waited for a permit while the upstream held the others.
+    let waited = pool_sample(
+        &after,
+        "gateway_upstream_connection_wait_seconds_total",
+        &instance,
+    );
+    assert!(
+        (0.5..5.0).contains(&waited),
+        "{waited} s waited in all; the third request alone should have waited ~0.8 s"
+    );
+    gateway.shutdown().await;
 }

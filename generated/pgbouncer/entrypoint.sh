@@ -1,5 +1,5 @@
 #!/bin/sh
-# generated from routes.dsl (sha256 8c7f6bdfe846501839faef4c2bbdd2eb0ecf7f574b84bc50e63d2bb7fc5622f1) — do not edit
+# generated from routes.dsl (sha256 a94f2607589aa8cdd5a1add0b383db00127fbf859f381ae71698b199e9acfb56) — do not edit
 #
 # Starts PgBouncer with the configuration next to this script. routes.dsl
 # names the env vars holding each server's URL

@@ -344,6 +344,7 @@ pub const ALERT_KINDS: &[&str] = &[
     "rate_limit_spike",
     "rate_limit_store_down",
     "scrape_down",
+    "upstream_pool_exhausted",
 ];
 
 /// HTTP methods the language accepts.

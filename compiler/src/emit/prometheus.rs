@@ -25,6 +25,8 @@ const SERVICE_RESPONSE_TIME_SECONDS: &str = "service_response_time_seconds";
 const GATEWAY_TABLE_RELOAD_FAILURES_TOTAL: &str = "gateway_table_reload_failures_total";
 const GATEWAY_RATE_LIMITED_TOTAL: &str = "gateway_rate_limited_total";
 const GATEWAY_RATE_LIMIT_STORE_UP: &str = "gateway_rate_limit_store_up";
+const GATEWAY_UPSTREAM_CONNECTIONS_IN_USE: &str = "gateway_upstream_connections_in_use";
+const GATEWAY_UPSTREAM_CONNECTIONS_MAX: &str = "gateway_upstream_connections_max";
 
 /// The range of every `rate()`: a few scrapes at 15 s, short enough to react.
 const RATE_WINDOW_MS: u64 = 300_000;
@@ -243,6 +245,11 @@ fn alerting_rules(model: &Model) -> Vec<AlertWithTests> {
             AlertKind::ReloadFailures => out.push(reload_failures(alert)),
             AlertKind::RateLimitSpike => out.push(rate_limit_spike(model, alert)),
             AlertKind::RateLimitStoreDown => out.push(rate_limit_store_down(alert)),
+            AlertKind::UpstreamPoolExhausted => {
+                if let Some(service) = model.services.iter().find(|s| s.behind_gateway()) {
+                    out.push(upstream_pool_exhausted(alert, service));
+                }
+            }
         }
     }
     out
@@ -741,6 +748,77 @@ fn rate_limit_store_down(alert: &Alert) -> AlertWithTests {
             constant(1, at),
         )],
         fired_labels: vec![("limiter".into(), "per-ip".into())],
+        eval_after_ms: at,
+    }
+    .build()
+}
+
+/// A service of which some instance, on some gateway replica, has every
+/// connection its per-host limit allows in use: requests to it queue for a
+/// connection. The maximum over replicas and instances of in-use over the
+/// limit, per service, so N replicas (and M instances) make one alert.
+/// The pool's own `instance` label reaches Prometheus as
+/// `exported_instance` (the scrape's `instance` is the replica); the alert
+/// is per service, and the pool dashboards tell the instance.
+fn upstream_pool_exhausted(alert: &Alert, service: &crate::model::Service) -> AlertWithTests {
+    let at = eval_after(alert);
+    let upstream = service.instances.first().map_or_else(
+        || format!("{}:{}", service.name, service.port),
+        |i| i.to_string(),
+    );
+    let on = |replica: &str| {
+        vec![
+            ("exported_instance".to_string(), upstream.clone()),
+            (
+                "instance".to_string(),
+                format!("{replica}:{}", topo::GATEWAY_ADMIN_PORT),
+            ),
+            ("job".to_string(), topo::GATEWAY_CONTAINER.to_string()),
+            ("service_name".to_string(), service.name.clone()),
+        ]
+    };
+    // The limit is 16 in these tests; an exhausted pool has 16 in use.
+    let pool = |replica: &str, in_use: u64| {
+        [
+            series(
+                GATEWAY_UPSTREAM_CONNECTIONS_IN_USE,
+                &on(replica),
+                constant(in_use, at),
+            ),
+            series(
+                GATEWAY_UPSTREAM_CONNECTIONS_MAX,
+                &on(replica),
+                constant(16, at),
+            ),
+        ]
+    };
+    let (first, second) = ("gateway-1", "gateway-2");
+    AlertSpec {
+        name: "UpstreamPoolExhausted",
+        alert,
+        expr: format!(
+            "max by (service_name) ({GATEWAY_UPSTREAM_CONNECTIONS_IN_USE} \
+             / {GATEWAY_UPSTREAM_CONNECTIONS_MAX}) >= 1"
+        ),
+        rule_labels: vec![],
+        annotate: |alert, label| {
+            let service = label("service_name");
+            (
+                format!("Upstream pool of {service} exhausted"),
+                format!(
+                    "On a gateway replica, an instance of {service} has had every connection \
+                     its per-host limit allows in use for {}: requests queue for a connection \
+                     (gateway_upstream_connection_wait_seconds_total). Raise the gateway's \
+                     max_per_host, add instances, or find what makes them slow.",
+                    duration(alert.for_ms)
+                ),
+            )
+        },
+        // One replica's pool full is enough: its requests wait.
+        firing: [pool(first, 16), pool(second, 3)].concat(),
+        // Busy but with room on every replica: not exhausted.
+        quiet: [pool(first, 15), pool(second, 3)].concat(),
+        fired_labels: vec![("service_name".into(), service.name.clone())],
         eval_after_ms: at,
     }
     .build()

@@ -5,8 +5,9 @@
 
 use super::health_report;
 use crate::body::GatewayBody;
-use crate::metrics::{self, ServiceState, TableState};
+use crate::metrics::{self, InstanceState, PoolReading, ServiceState, TableState};
 use crate::reload::TableStore;
+use crate::upstream::HostPool;
 use http::{header, HeaderValue, Method, Response, StatusCode};
 
 /// Paths both listeners answer themselves: the scrape endpoint and the
@@ -30,12 +31,18 @@ pub fn serve_builtin(
             let services: Vec<ServiceState> = table
                 .health()
                 .into_iter()
-                .map(|s| ServiceState {
+                .zip(&table.services)
+                .map(|(s, service)| ServiceState {
                     service: s.service,
                     instances: s
                         .instances
                         .into_iter()
-                        .map(|i| (i.instance, i.health.up && !i.health.ejected))
+                        .zip(&service.instances)
+                        .map(|(i, instance)| InstanceState {
+                            instance: i.instance,
+                            up: i.health.up && !i.health.ejected,
+                            pool: pool_reading(&instance.pool),
+                        })
                         .collect(),
                 })
                 .collect();
@@ -55,6 +62,20 @@ pub fn serve_builtin(
             Some(json_response(status, &document))
         }
         _ => None,
+    }
+}
+
+/// The numbers of an instance's traffic pool, for the metrics module
+/// (which knows no pool).
+fn pool_reading(pool: &HostPool) -> PoolReading {
+    let stats = pool.stats();
+    PoolReading {
+        open: stats.open,
+        idle: stats.idle,
+        in_use: stats.in_use,
+        max: pool.limit().map(|limit| limit.max as u64),
+        waits: stats.waits,
+        wait_seconds: stats.wait_seconds,
     }
 }
 

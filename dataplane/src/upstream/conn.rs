@@ -4,9 +4,11 @@
 //! keeping it between requests [`super::pool`]'s.
 
 use super::connect::UpstreamStream;
+use super::counts::{OpenConn, PoolCounts};
 use bytes::BytesMut;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// How much is read at once; a read that leaves room is a short read,
@@ -20,14 +22,18 @@ pub struct Conn {
     pub(super) buf: BytesMut,
     /// Whether this connection carried a request before this one.
     pub(super) reused: bool,
+    /// Counts it among its pool's open connections until it is dropped.
+    pub(super) open: OpenConn,
 }
 
 impl Conn {
-    pub fn new(io: UpstreamStream) -> Self {
+    /// A new connection of the pool that `counts` belongs to.
+    pub fn new(io: UpstreamStream, counts: &Arc<PoolCounts>) -> Self {
         Self {
             io,
             buf: BytesMut::new(),
             reused: false,
+            open: OpenConn::new(counts),
         }
     }
 

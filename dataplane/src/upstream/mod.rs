@@ -4,18 +4,23 @@
 //! connections ([`connect`]), keeps idle ones per instance ([`pool`]) and
 //! speaks HTTP/1.1 on them in the request's own task ([`http1`]). The
 //! [`ConnectionLimits`] bound the requests in flight upstream (in all and
-//! per host), which bounds the connections opened. Choosing the instance
-//! and retrying are [`crate::proxy`]'s job.
+//! per host), which bounds the connections opened; each pool holds its
+//! host's permits, so a request takes them without a lookup. Each pool
+//! also counts its connections and the time requests wait for one
+//! ([`counts`]) for the scrape. Choosing the instance and retrying are
+//! [`crate::proxy`]'s job.
 
 mod conn;
 pub mod connect;
+pub mod counts;
 pub mod http1;
 pub mod pool;
 pub mod request_body;
 
 pub use connect::{ConnectError, Connector, UpstreamStream};
+pub use counts::PoolStats;
 pub use http1::{ExchangeError, RequestHead, ResponseBody, ResponseBodyError, Upgraded};
-pub use pool::{HostPool, PoolSet};
+pub use pool::{HostLimit, HostPool, PoolSet};
 pub use request_body::{BodyError, Reclaim, UpstreamBody};
 
 use crate::resolver::DnsCache;
@@ -23,7 +28,7 @@ use crate::tls::{upstream_tls, TlsError, UpstreamTlsSettings};
 use http::Response;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Why a request got no response head from an upstream.
@@ -49,10 +54,18 @@ impl UpstreamError {
 /// opened, so a request waiting for room holds nothing else (an earlier
 /// client that waited inside its connector left a parked task per waiting
 /// request; see BENCHMARKS.md, "Memory").
+///
+/// The per-host semaphores are looked up by authority only when a table
+/// load makes a pool ([`ConnectionLimits::host`]); the pool keeps its own,
+/// so a request takes no lock and hashes nothing to find it. Pools (and so
+/// their semaphores) outlive reloads with their client, and a client's
+/// limits never change (its key holds the pool settings), so unchanged
+/// settings keep the same permits across reloads.
 #[derive(Debug)]
 pub struct ConnectionLimits {
     total: Arc<Semaphore>,
     max_per_host: usize,
+    /// Used at table load only.
     per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
@@ -65,17 +78,32 @@ impl ConnectionLimits {
         })
     }
 
-    /// Waits for room for one more request to `authority` (`host:port`).
-    pub async fn acquire(&self, authority: &str) -> RequestPermits {
-        let host = {
-            let mut map = self.per_host.lock().unwrap_or_else(|e| e.into_inner());
-            match map.get(authority) {
-                Some(host) => host.clone(),
-                None => map
-                    .entry(authority.to_owned())
-                    .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_host)))
-                    .clone(),
-            }
+    /// The per-host permits of `authority` (`host:port`), shared by every
+    /// pool to it; at table load, when a pool is made.
+    pub fn host(&self, authority: &str) -> HostLimit {
+        let mut map = self.per_host.lock().unwrap_or_else(|e| e.into_inner());
+        let permits = match map.get(authority) {
+            Some(host) => host.clone(),
+            None => map
+                .entry(authority.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_host)))
+                .clone(),
+        };
+        HostLimit {
+            permits,
+            max: self.max_per_host,
+        }
+    }
+
+    /// Waits for room for one more request to the instance behind `pool`,
+    /// and counts the wait in its pool.
+    pub async fn acquire(&self, pool: &HostPool) -> RequestPermits {
+        let started = Instant::now();
+        let host = match pool.limit() {
+            Some(limit) => limit.permits.clone(),
+            // A pool made by a client without limits (never the traffic
+            // client's): bound it all the same.
+            None => self.host(pool.authority()).permits,
         };
         // Never closed, so acquiring cannot fail.
         let host = host
@@ -88,6 +116,7 @@ impl ConnectionLimits {
             .acquire_owned()
             .await
             .expect("semaphore is never closed");
+        pool.counts().waited(started.elapsed());
         [host, total]
     }
 }
@@ -110,9 +139,12 @@ impl UpstreamClient {
         self.connector.scheme()
     }
 
-    /// The idle connections to `host:port`; looked up once per table load.
+    /// The idle connections to `host:port` and its per-host permits;
+    /// looked up once per table load.
     pub fn pool(&self, host: &str, port: u16) -> Arc<HostPool> {
-        self.pools.host(host, port)
+        self.pools.host(host, port, |authority| {
+            self.limits.as_ref().map(|limits| limits.host(authority))
+        })
     }
 
     /// Sends one request to the instance behind `pool` on an idle
@@ -130,11 +162,16 @@ impl UpstreamClient {
     ) -> Result<Response<ResponseBody>, UpstreamError> {
         let conn = match (!fresh).then(|| pool.take()).flatten() {
             Some(conn) => conn,
-            None => conn::Conn::new(
-                self.connector
+            None => {
+                let started = Instant::now();
+                let connected = self
+                    .connector
                     .connect(pool.host(), pool.port(), pool.authority())
-                    .await?,
-            ),
+                    .await;
+                // Part of the request's wait for a connection, failed or not.
+                pool.counts().add_wait(started.elapsed());
+                conn::Conn::new(connected?, pool.counts())
+            }
         };
         Ok(conn.exchange(head, body, pool, read_timeout).await?)
     }
@@ -261,5 +298,67 @@ impl Clients {
                 limits
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool_to(set: &PoolSet, limits: &ConnectionLimits, port: u16) -> Arc<HostPool> {
+        set.host("127.0.0.1", port, |authority| Some(limits.host(authority)))
+    }
+
+    #[tokio::test]
+    async fn pools_to_one_host_share_its_permits_until_they_are_dropped() {
+        let limits = ConnectionLimits::new(8, 1);
+        // Two clients' pools (say, two connect timeouts) to the same host,
+        // and one to another host.
+        let (first, second) = (
+            PoolSet::new(0, Duration::from_secs(1)),
+            PoolSet::new(0, Duration::from_secs(1)),
+        );
+        let a = pool_to(&first, &limits, 80);
+        let also_a = pool_to(&second, &limits, 80);
+        let b = pool_to(&first, &limits, 81);
+        assert_eq!(a.limit().map(|l| l.max), Some(1));
+
+        let held = limits.acquire(&a).await;
+        let wait = Duration::from_millis(50);
+        assert!(
+            tokio::time::timeout(wait, limits.acquire(&also_a))
+                .await
+                .is_err(),
+            "the host's one permit is held"
+        );
+        let other = tokio::time::timeout(wait, limits.acquire(&b)).await;
+        assert!(other.is_ok(), "another host has its own permit");
+        drop(held);
+        let again = tokio::time::timeout(wait, limits.acquire(&also_a)).await;
+        assert!(again.is_ok(), "the permit is back once dropped");
+        assert_eq!(a.stats().waits, 1);
+        assert_eq!(also_a.stats().waits, 1);
+    }
+
+    #[tokio::test]
+    async fn the_total_bounds_requests_across_hosts() {
+        let limits = ConnectionLimits::new(1, 4);
+        let set = PoolSet::new(0, Duration::from_secs(1));
+        let (a, b) = (pool_to(&set, &limits, 80), pool_to(&set, &limits, 81));
+        let _held = limits.acquire(&a).await;
+        let blocked = tokio::time::timeout(Duration::from_millis(50), limits.acquire(&b)).await;
+        assert!(blocked.is_err(), "the one permit in all is held");
+    }
+
+    #[tokio::test]
+    async fn a_pool_made_without_limits_is_bounded_by_its_host_all_the_same() {
+        let limits = ConnectionLimits::new(8, 1);
+        let set = PoolSet::new(0, Duration::from_secs(1));
+        let unlimited = set.host("127.0.0.1", 80, |_| None);
+        let limited = pool_to(&PoolSet::new(0, Duration::from_secs(1)), &limits, 80);
+        let _held = limits.acquire(&unlimited).await;
+        let blocked =
+            tokio::time::timeout(Duration::from_millis(50), limits.acquire(&limited)).await;
+        assert!(blocked.is_err(), "both found 127.0.0.1:80's permits");
     }
 }

@@ -5,14 +5,29 @@
 //! (warm caches, and the oldest ones are left to expire), never past the
 //! idle timeout, and never when the peer has closed or sent something
 //! unasked in the meantime. How many requests may be in flight is
-//! [`super::ConnectionLimits`]' business, not the pool's.
+//! [`super::ConnectionLimits`]' business, not the pool's; but the pool
+//! holds its instance's per-host permits ([`HostLimit`], resolved when the
+//! pool is made), so a request finds them without a lookup, and its
+//! [`PoolCounts`] (open, idle, waits) for the scrape.
 
 use super::conn::Conn;
 use super::connect::authority;
+use super::counts::{PoolCounts, PoolStats};
 use crate::clock::now_ms;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// The per-host permits of one `host:port` under the traffic client's
+/// connection limits: shared by every pool to that address (whatever its
+/// client), so the bound is per host as configured.
+#[derive(Debug, Clone)]
+pub struct HostLimit {
+    pub permits: Arc<Semaphore>,
+    /// The semaphore's size (`max_per_host`), for the scrape.
+    pub max: usize,
+}
 
 /// The idle connections to one instance.
 pub struct HostPool {
@@ -22,6 +37,9 @@ pub struct HostPool {
     max_idle: usize,
     idle_timeout_ms: u64,
     idle: Mutex<Vec<Idle>>,
+    /// `None` for pools of clients without limits (health probes).
+    limit: Option<HostLimit>,
+    counts: Arc<PoolCounts>,
 }
 
 struct Idle {
@@ -43,13 +61,28 @@ impl HostPool {
         &self.authority
     }
 
+    /// The per-host permits requests to this instance take.
+    pub fn limit(&self) -> Option<&HostLimit> {
+        self.limit.as_ref()
+    }
+
+    pub(super) fn counts(&self) -> &Arc<PoolCounts> {
+        &self.counts
+    }
+
+    /// The pool's connections and waits now (for the scrape).
+    pub fn stats(&self) -> PoolStats {
+        self.counts.stats()
+    }
+
     /// The newest idle connection that is still usable, if any.
     pub fn take(&self) -> Option<Conn> {
         let now = now_ms();
         let mut closed = Vec::new();
         let found = {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
+            let before = idle.len();
+            let found = loop {
                 let Some(entry) = idle.pop() else {
                     break None;
                 };
@@ -63,7 +96,9 @@ impl HostPool {
                     break Some(entry.conn);
                 }
                 closed.push(entry.conn);
-            }
+            };
+            self.counts.unidled(before - idle.len());
+            found
         };
         // Closing sockets is a system call each: not under the lock.
         drop(closed);
@@ -83,6 +118,7 @@ impl HostPool {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             if idle.len() < self.max_idle {
                 idle.push(entry);
+                self.counts.idled(1);
                 None
             } else {
                 Some(entry)
@@ -101,6 +137,7 @@ impl HostPool {
                 .iter()
                 .position(|e| now.saturating_sub(e.since_ms) < self.idle_timeout_ms)
                 .unwrap_or(idle.len());
+            self.counts.unidled(keep_from);
             idle.drain(..keep_from).collect()
         };
         drop(expired);
@@ -108,7 +145,7 @@ impl HostPool {
 
     /// How many connections are idle now (tests and the admin API).
     pub fn idle_count(&self) -> usize {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.counts.idle()
     }
 }
 
@@ -138,19 +175,28 @@ impl PoolSet {
         set
     }
 
-    /// The pool for `host:port`, made on first use.
-    pub fn host(&self, host: &str, port: u16) -> Arc<HostPool> {
+    /// The pool for `host:port`, made on first use with the per-host
+    /// permits `limit` returns for its authority.
+    pub fn host(
+        &self,
+        host: &str,
+        port: u16,
+        limit: impl FnOnce(&str) -> Option<HostLimit>,
+    ) -> Arc<HostPool> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         hosts
             .entry((host.to_owned(), port))
             .or_insert_with(|| {
+                let authority = authority(host, port);
                 Arc::new(HostPool {
                     host: host.to_owned(),
                     port,
-                    authority: authority(host, port),
+                    limit: limit(&authority),
+                    authority,
                     max_idle: self.max_idle,
                     idle_timeout_ms: self.idle_timeout.as_millis().max(1) as u64,
                     idle: Mutex::new(Vec::new()),
+                    counts: Arc::default(),
                 })
             })
             .clone()

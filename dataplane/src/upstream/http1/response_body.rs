@@ -143,6 +143,7 @@ impl ResponseBody {
             BodyState::Upgrade(Some(conn)) => Some(Upgraded {
                 prefix: conn.buf.freeze(),
                 io: conn.io,
+                _open: conn.open,
             }),
             _ => None,
         }
@@ -379,6 +380,8 @@ impl std::fmt::Debug for ResponseBody {
 pub struct Upgraded {
     prefix: Bytes,
     io: UpstreamStream,
+    /// A tunnel stays one of its pool's open (in use) connections.
+    _open: crate::upstream::counts::OpenConn,
 }
 
 impl AsyncRead for Upgraded {
