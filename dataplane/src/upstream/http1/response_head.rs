@@ -9,6 +9,9 @@ use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Version};
 
+/// Response headers a route's steps typically add to an upstream's.
+const ADDED_ON_THE_WAY_BACK: usize = 16;
+
 /// The largest response head accepted (status line and headers).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// The most header fields a response head may have.
@@ -75,7 +78,10 @@ pub(super) fn parse_head(
         fields.push((name, start..start + field.value.len()));
     }
     let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(fields.len());
+    // Room for what the gateway adds on the way back (request id, security
+    // and CORS headers, RateLimit-*), so a full chain's response side does
+    // not grow and rehash the map twice.
+    let mut headers = HeaderMap::with_capacity(fields.len() + ADDED_ON_THE_WAY_BACK);
     let mut content_length: Option<u64> = None;
     let mut transfer_encoding = false;
     let mut chunked_last = false;
