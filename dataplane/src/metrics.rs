@@ -236,6 +236,8 @@ pub struct Metrics {
     table_reload_failures: Counter,
     rate_limited: Family<RateLimitedLabels, Counter>,
     auth_failures: Family<AuthFailureLabels, Counter>,
+    /// The reasons' counters, found without the family's lock.
+    auth_failure_slots: CounterSlots<&'static str, AUTH_FAILURE_REASONS>,
     cache_requests: Family<CacheLabels, Counter>,
     upstream_retries: Family<ServiceLabels, Counter>,
     upstream_ejections: Family<InstanceLabels, Counter>,
@@ -379,6 +381,7 @@ impl Metrics {
             table_reload_failures,
             rate_limited,
             auth_failures,
+            auth_failure_slots: CounterSlots::default(),
             cache_requests,
             upstream_retries,
             upstream_ejections,
@@ -544,9 +547,12 @@ impl Metrics {
     /// A request was refused with 401/403 for `reason` (a short static
     /// snake_case word: the label's values must stay few).
     pub fn auth_failure(&self, reason: &'static str) {
-        self.auth_failures
-            .get_or_create(&AuthFailureLabels { reason })
-            .inc();
+        let labels = AuthFailureLabels { reason };
+        let make = || (reason, self.auth_failures.get_or_create(&labels).clone());
+        match self.auth_failure_slots.get(reason, make) {
+            Some(counter) => counter.inc(),
+            None => self.auth_failures.get_or_create(&labels).inc(),
+        };
     }
 
     /// A cacheable request on route `endpoint` was a hit or a miss.
@@ -558,12 +564,18 @@ impl Metrics {
 
     /// A request on `route` was refused with 429 by rate limiter `limiter`.
     pub fn count_rate_limited(&self, route: &RouteMetrics, limiter: &str) {
-        self.rate_limited
-            .get_or_create(&RateLimitedLabels {
-                endpoint: route.endpoint.clone(),
-                limiter: limiter.to_owned(),
-            })
-            .inc();
+        let labels = || RateLimitedLabels {
+            endpoint: route.endpoint.clone(),
+            limiter: limiter.to_owned(),
+        };
+        let make = || {
+            let counter = self.rate_limited.get_or_create(&labels()).clone();
+            (Box::<str>::from(limiter), counter)
+        };
+        match route.rate_limited.get(limiter, make) {
+            Some(counter) => counter.inc(),
+            None => self.rate_limited.get_or_create(&labels()).inc(),
+        };
     }
 
     /// A cache step on `route` looked a request up: a hit or a miss.
@@ -678,6 +690,45 @@ pub struct RouteMetrics {
     /// empty slots; see BENCHMARKS.md, "Memory").
     methods: [OnceLock<Box<MethodSlot>>; MethodLabel::COUNT],
     cache: [OnceLock<Counter>; 2],
+    /// The route's 429 counters, one per limiter that refused on it.
+    rate_limited: CounterSlots<Box<str>, ROUTE_LIMITERS>,
+}
+
+/// Reasons a jwt step refuses for (a fixed set of words) counted without
+/// the family's lock.
+const AUTH_FAILURE_REASONS: usize = 16;
+
+/// Limiters of one route whose refusals are counted without the family's
+/// lock; a route with more (none in practice) counts the rest through it.
+const ROUTE_LIMITERS: usize = 4;
+
+/// Counters of one family resolved once per label value and found again by
+/// a scan of a few slots, so counting a refusal takes no lock and hashes
+/// nothing (the family itself locks and hashes the labels on every
+/// `get_or_create`, which an attack's refusals would do per request).
+/// Values past the slots are `None`: the caller goes through the family.
+struct CounterSlots<K, const N: usize> {
+    slots: [OnceLock<(K, Counter)>; N],
+}
+
+impl<K, const N: usize> Default for CounterSlots<K, N> {
+    fn default() -> Self {
+        Self {
+            slots: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+}
+
+impl<K: std::borrow::Borrow<str>, const N: usize> CounterSlots<K, N> {
+    /// The counter of `key`, made by `make` on its first use.
+    fn get(&self, key: &str, make: impl Fn() -> (K, Counter)) -> Option<&Counter> {
+        // A slot another thread filled with another key just moves the
+        // scan on: each slot is set once and never changes.
+        self.slots.iter().find_map(|slot| {
+            let (k, counter) = slot.get_or_init(&make);
+            (k.borrow() == key).then_some(counter)
+        })
+    }
 }
 
 impl std::fmt::Debug for RouteMetrics {
@@ -698,6 +749,7 @@ impl RouteMetrics {
             durations: durations.clone(),
             methods: Default::default(),
             cache: Default::default(),
+            rate_limited: CounterSlots::default(),
         }
     }
 
@@ -812,6 +864,39 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("_total_total"), "{out}");
+    }
+
+    #[test]
+    fn refusals_are_counted_per_limiter_and_reason_past_the_slots_too() {
+        let metrics = Metrics::new();
+        let route = metrics.route("api");
+        // More limiters than the route has slots, each refusing its index
+        // plus one times, interleaved.
+        for round in 0..=ROUTE_LIMITERS + 1 {
+            for limiter in round..=ROUTE_LIMITERS + 1 {
+                metrics.count_rate_limited(&route, &format!("limit-{limiter}"));
+            }
+        }
+        metrics.auth_failure("token expired");
+        metrics.auth_failure("token expired");
+        metrics.auth_failure("bad signature");
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &metrics.registry).unwrap();
+        for limiter in 0..=ROUTE_LIMITERS + 1 {
+            let series = format!(
+                "gateway_rate_limited_total{{endpoint=\"api\",limiter=\"limit-{limiter}\"}} {}",
+                limiter + 1
+            );
+            assert!(out.contains(&series), "{series} in {out}");
+        }
+        assert!(
+            out.contains(r#"gateway_auth_failures_total{reason="token expired"} 2"#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"gateway_auth_failures_total{reason="bad signature"} 1"#),
+            "{out}"
+        );
     }
 
     #[test]
