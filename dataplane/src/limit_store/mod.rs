@@ -747,3 +747,80 @@ fn decision(reply: Reply) -> Result<Decision, StoreError> {
     }
     Err(unexpected(reply))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_is_one_resp_array_of_bulk_strings() {
+        let (answer, _answered) = oneshot::channel();
+        let check = Check {
+            key: "rl:ip:1".into(),
+            t_us: 100_000,
+            tau_us: 0,
+            retried: false,
+            answer,
+        };
+        let mut buf = Vec::new();
+        push_check(&mut buf, &check);
+        let sha = sha1_smol::Sha1::from(GCRA_SCRIPT).digest().to_string();
+        let expected = format!(
+            "*6\r\n$7\r\nEVALSHA\r\n$40\r\n{sha}\r\n$1\r\n1\r\n$7\r\nrl:ip:1\r\n$6\r\n100000\r\n$1\r\n0\r\n"
+        );
+        assert_eq!(String::from_utf8(buf).unwrap(), expected);
+
+        let mut buf = Vec::new();
+        push_command(&mut buf, &[b"AUTH", b"", b"p w"]);
+        assert_eq!(buf, b"*3\r\n$4\r\nAUTH\r\n$0\r\n\r\n$3\r\np w\r\n");
+    }
+
+    #[test]
+    fn addresses_are_host_port_or_redis_urls() {
+        let plain = parse_address("127.0.0.1:7000", false).unwrap();
+        assert_eq!(
+            (plain.host.as_str(), plain.port, plain.tls),
+            ("127.0.0.1", 7000, false)
+        );
+        assert!(plain.username.is_none() && plain.password.is_none() && plain.db.is_none());
+        assert!(parse_address("cache.internal:6380", true).unwrap().tls);
+
+        let url = parse_address("rediss://al%40ice:p%3Ass@[::1]/3", false).unwrap();
+        assert_eq!(
+            (url.host.as_str(), url.port, url.tls),
+            ("::1", DEFAULT_PORT, true)
+        );
+        assert_eq!(url.username.as_deref(), Some(&b"al@ice"[..]));
+        assert_eq!(url.password.as_deref(), Some(&b"p:ss"[..]));
+        assert_eq!(url.db, Some(3));
+        let only_password = parse_address("redis://:pw@h:1", false).unwrap();
+        assert!(only_password.username.is_none());
+        assert_eq!(only_password.password.as_deref(), Some(&b"pw"[..]));
+
+        for bad in ["http://h:1", "redis://h:1/x", "redis://:1", "h:99999"] {
+            assert!(parse_address(bad, false).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn decisions_come_from_two_integers_only() {
+        let array = |items| Reply::Array(Some(items));
+        assert_eq!(
+            decision(array(vec![Reply::Integer(1), Reply::Integer(4)])).unwrap(),
+            Decision::Allowed { remaining: 4 }
+        );
+        assert_eq!(
+            decision(array(vec![Reply::Integer(0), Reply::Integer(1500)])).unwrap(),
+            Decision::Refused {
+                wait: Duration::from_micros(1500)
+            }
+        );
+        assert!(matches!(
+            decision(array(vec![Reply::Integer(2), Reply::Integer(0)])),
+            Err(StoreError::Answer(_))
+        ));
+        assert!(
+            matches!(decision(Reply::Error(b"ERR boom".to_vec())), Err(StoreError::Server(e)) if e == "ERR boom")
+        );
+    }
+}
