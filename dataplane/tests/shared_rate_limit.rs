@@ -76,6 +76,30 @@ impl Redis {
         }
     }
 
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) the server: a frozen one keeps
+    /// its connections open and its socket accepting, and answers nothing.
+    fn freeze(&self, frozen: bool) {
+        let pid = self.child.as_ref().expect("redis-server runs").id();
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
+    /// Connections the server has accepted so far (each call adds one).
+    fn connections_received(&self) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("stats")
+            .query(&mut self.connection().unwrap())
+            .unwrap();
+        info.lines()
+            .find_map(|line| line.strip_prefix("total_connections_received:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("INFO stats names total_connections_received")
+    }
+
     fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
@@ -458,6 +482,58 @@ async fn a_redis_slower_than_the_budget_counts_as_down() {
     let metrics = gateway.store().metrics();
     assert_eq!(metrics.store_fallbacks("per-ip", "open"), 5);
     assert!(!metrics.store_up("per-ip"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(without_real_tools, ignore = "needs redis-server")]
+async fn a_redis_that_stops_answering_is_left_for_a_new_connection() {
+    let mut redis = Redis::start();
+    let store = store(
+        "RL_TEST_FROZEN_ADDR",
+        &redis.addr(),
+        StoreFailure::Open,
+        100,
+    );
+    let (_origin, gateway, _dir) = per_ip_gateway(&store, 1, MINUTE_MS, 1_000).await;
+    let client = client();
+    let metrics = gateway.store().metrics();
+    let reply = request(&client, "GET", gateway.local_addr(), "/v1/x", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(metrics.store_fallbacks("per-ip", "open"), 0);
+    let before = redis.connections_received();
+    // Frozen for well over the connection's bound (250 ms): the checks
+    // fall back by their budget, and the store must give the silent
+    // connection up rather than wait on it for as long as TCP would.
+    redis.freeze(true);
+    let frozen_at = Instant::now();
+    while frozen_at.elapsed() < Duration::from_millis(1_500) {
+        let reply = request(&client, "GET", gateway.local_addr(), "/v1/x", &[]).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    redis.freeze(false);
+    assert!(metrics.store_fallbacks("per-ip", "open") > 0);
+    let fallbacks = || metrics.store_fallbacks("per-ip", "open");
+    let mut answered = false;
+    for _ in 0..100 {
+        let seen = fallbacks();
+        let reply = request(&client, "GET", gateway.local_addr(), "/v1/x", &[]).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        if fallbacks() == seen {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(answered, "no check reached the thawed Redis");
+    // This count's own connection is one of them; the rest are the
+    // store's: at least one new connection after the silent one.
+    let after = redis.connections_received();
+    assert!(
+        after - before >= 2,
+        "the store kept waiting on its silent connection ({before} -> {after})"
+    );
+    redis.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

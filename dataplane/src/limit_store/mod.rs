@@ -43,6 +43,7 @@ pub mod resp;
 use bytes::{Buf, BytesMut};
 use resp::Reply;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -416,6 +417,28 @@ struct Link {
     write: WriteHalf,
     in_flight: mpsc::UnboundedSender<Vec<Pending>>,
     _kill: oneshot::Sender<()>,
+    /// Commands written on this connection, and answered (by the reader).
+    sent: u64,
+    answered: Arc<AtomicU64>,
+    /// The answered count when it last moved (or nothing was outstanding),
+    /// and when: a Redis that keeps the connection open and answers
+    /// nothing would otherwise hold every check in flight until TCP gives
+    /// up, and the store would never reconnect.
+    progress: (u64, Instant),
+}
+
+impl Link {
+    /// Whether commands have been outstanding for longer than `stale`
+    /// with no answer in between. Read once per batch, not per check.
+    fn stalled(&mut self, stale: Duration) -> bool {
+        let answered = self.answered.load(Ordering::Relaxed);
+        let now = Instant::now();
+        if answered == self.sent || answered != self.progress.0 {
+            self.progress = (answered, now);
+            return false;
+        }
+        now.duration_since(self.progress.1) > stale
+    }
 }
 
 /// The writing task: waits for a job, lets the runtime run every other
@@ -469,6 +492,15 @@ async fn run_connection(
             link = None;
             backoff.failed();
         }
+        if link
+            .as_mut()
+            .is_some_and(|l| l.stalled(target.connect_timeout))
+        {
+            // Dropping the link makes the reader answer what is in flight.
+            tracing::debug!("the rate-limit store stopped answering; reconnecting");
+            link = None;
+            backoff.failed();
+        }
         let live = match &mut link {
             Some(live) => live,
             None => {
@@ -484,11 +516,21 @@ async fn run_connection(
                         backoff.connected();
                         let (in_flight, batches) = mpsc::unbounded_channel();
                         let (kill, killed) = oneshot::channel();
-                        tokio::spawn(read_replies(read, batches, killed, retries.clone()));
+                        let answered = Arc::new(AtomicU64::new(0));
+                        tokio::spawn(read_replies(
+                            read,
+                            batches,
+                            killed,
+                            retries.clone(),
+                            answered.clone(),
+                        ));
                         link.insert(Link {
                             write,
                             in_flight,
                             _kill: kill,
+                            sent: 0,
+                            answered,
+                            progress: (0, Instant::now()),
                         })
                     }
                     Err(e) => {
@@ -506,6 +548,7 @@ async fn run_connection(
                 Pending::Load(_) => buf.extend_from_slice(&script_commands().load),
             }
         }
+        let commands = batch.len() as u64;
         // The reader learns what to expect before the bytes go out, so no
         // reply can come before its sender.
         if let Err(mpsc::error::SendError(batch)) = live.in_flight.send(batch) {
@@ -516,6 +559,7 @@ async fn run_connection(
         }
         // A Redis that stops reading fills the socket; that is a failure
         // too, or the queue would grow behind a write that never ends.
+        live.sent += commands;
         let written =
             tokio::time::timeout(target.connect_timeout, live.write.write_all(&buf)).await;
         if !matches!(written, Ok(Ok(()))) {
@@ -646,6 +690,7 @@ async fn read_replies(
     mut batches: mpsc::UnboundedReceiver<Vec<Pending>>,
     mut killed: oneshot::Receiver<()>,
     retries: mpsc::WeakUnboundedSender<Job>,
+    answered: Arc<AtomicU64>,
 ) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut in_flight: VecDeque<Pending> = VecDeque::new();
@@ -661,7 +706,10 @@ async fn read_replies(
                         }
                     }
                     match in_flight.pop_front() {
-                        Some(pending) => answer(pending, reply, &mut again),
+                        Some(pending) => {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                            answer(pending, reply, &mut again)
+                        }
                         None => break Err(StoreError::Unrequested),
                     }
                 }
