@@ -21,6 +21,7 @@ pub mod demo_credentials;
 pub mod errors;
 pub mod forwarding;
 pub mod health;
+pub mod http1;
 pub mod limit_store;
 pub mod logging;
 mod mapping;
