@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 
 seconds="${FUZZ_SECONDS:-60}"
 toolchain="${FUZZ_TOOLCHAIN:-nightly}"
-all_targets=(dsl_check table_reader normalize_path normalize_lookup jwt_header resp_reply)
+all_targets=(dsl_check table_reader normalize_path normalize_lookup jwt_header resp_reply http1_head http1_head_vs_httparse)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 

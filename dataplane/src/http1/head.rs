@@ -319,6 +319,12 @@ mod tests {
         );
     }
 
+    /// `head(cap)` is Complete and `head(cap + 1)` Unsupported.
+    fn assert_capped(cap: usize, head: impl Fn(usize) -> String) {
+        complete(head(cap).as_bytes());
+        assert_unsupported(head(cap + 1).as_bytes());
+    }
+
     /// The fields as (name, value) pairs, in order.
     fn fields(head: &RequestHead) -> Vec<(&str, &[u8])> {
         head.headers
@@ -560,16 +566,9 @@ accept: b\r\nx-forwarded-for: 2.2.2.2\r\nACCEPT: c\r\n\r\n",
         assert_unsupported(b"G@T / HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_unsupported(b"GE\xc3\x89T / HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_unsupported(b"GET(x) / HTTP/1.1\r\nHost: h\r\n\r\n");
-        let long = format!(
-            "{} / HTTP/1.1\r\nHost: h\r\n\r\n",
-            "X".repeat(MAX_METHOD_LEN + 1)
-        );
-        assert_unsupported(long.as_bytes());
-        let longest = format!(
-            "{} / HTTP/1.1\r\nHost: h\r\n\r\n",
-            "X".repeat(MAX_METHOD_LEN)
-        );
-        complete(longest.as_bytes());
+        assert_capped(MAX_METHOD_LEN, |n| {
+            format!("{} / HTTP/1.1\r\nHost: h\r\n\r\n", "X".repeat(n))
+        });
     }
 
     #[test]
@@ -696,16 +695,9 @@ accept: b\r\nx-forwarded-for: 2.2.2.2\r\nACCEPT: c\r\n\r\n",
         assert_unsupported(b"GET / HTTP/1.1\r\nHost: h\r\nA/b: 1\r\n\r\n");
         assert_unsupported(b"GET / HTTP/1.1\r\nHost: h\r\n\xc3\xa4: 1\r\n\r\n");
         assert_unsupported(b"GET / HTTP/1.1\r\nHost: h\r\nno-colon\r\n\r\n");
-        let long = format!(
-            "GET / HTTP/1.1\r\nHost: h\r\n{}: 1\r\n\r\n",
-            "n".repeat(MAX_NAME_LEN + 1)
-        );
-        assert_unsupported(long.as_bytes());
-        let longest = format!(
-            "GET / HTTP/1.1\r\nHost: h\r\n{}: 1\r\n\r\n",
-            "n".repeat(MAX_NAME_LEN)
-        );
-        complete(longest.as_bytes());
+        assert_capped(MAX_NAME_LEN, |n| {
+            format!("GET / HTTP/1.1\r\nHost: h\r\n{}: 1\r\n\r\n", "n".repeat(n))
+        });
     }
 
     #[test]
