@@ -64,6 +64,11 @@ pub const GATEWAY_UPSTREAM_CONNECTION_WAIT_SECONDS_TOTAL: &str =
 /// `gateway_upstream_connection_waits_total{service_name, instance}`:
 /// counter of the requests whose waits the seconds above add up.
 pub const GATEWAY_UPSTREAM_CONNECTION_WAITS_TOTAL: &str = "gateway_upstream_connection_waits_total";
+/// `gateway_http1_handoffs_total`: counter of HTTP/1.1 client connections
+/// the gateway's own fast path handed to hyper's server, at the first
+/// request outside its subset (a body, an upgrade, `Connection`, HTTP/1.0,
+/// or a head its strict parser does not take).
+pub const GATEWAY_HTTP1_HANDOFFS_TOTAL: &str = "gateway_http1_handoffs_total";
 
 /// Every metric family the gateway exports (base names: a histogram `h`
 /// also exposes `h_bucket`, `h_sum` and `h_count`).
@@ -90,6 +95,7 @@ pub const ALL: &[&str] = &[
     GATEWAY_UPSTREAM_CONNECTIONS_MAX,
     GATEWAY_UPSTREAM_CONNECTION_WAIT_SECONDS_TOTAL,
     GATEWAY_UPSTREAM_CONNECTION_WAITS_TOTAL,
+    GATEWAY_HTTP1_HANDOFFS_TOTAL,
 ];
 
 /// Whether `series` (a name as it appears in PromQL, possibly with a

@@ -234,6 +234,7 @@ pub struct Metrics {
     table_info: Family<TableInfoLabels, Gauge>,
     table_reloads: Counter,
     table_reload_failures: Counter,
+    http1_handoffs: Counter,
     rate_limited: Family<RateLimitedLabels, Counter>,
     auth_failures: Family<AuthFailureLabels, Counter>,
     /// The reasons' counters, found without the family's lock.
@@ -323,6 +324,12 @@ impl Metrics {
             "Route tables refused (the previous one kept serving)",
             table_reload_failures.clone(),
         );
+        let http1_handoffs = Counter::default();
+        registry.register(
+            counter_name(names::GATEWAY_HTTP1_HANDOFFS_TOTAL),
+            "HTTP/1.1 client connections the fast path handed to hyper's server",
+            http1_handoffs.clone(),
+        );
         let rate_limited = Family::<RateLimitedLabels, Counter>::default();
         registry.register(
             counter_name(names::GATEWAY_RATE_LIMITED_TOTAL),
@@ -379,6 +386,7 @@ impl Metrics {
             table_info,
             table_reloads,
             table_reload_failures,
+            http1_handoffs,
             rate_limited,
             auth_failures,
             auth_failure_slots: CounterSlots::default(),
@@ -482,6 +490,16 @@ impl Metrics {
     /// Tables refused.
     pub fn table_reload_failures(&self) -> u64 {
         self.table_reload_failures.get()
+    }
+
+    /// An HTTP/1.1 connection left the fast path for hyper's server.
+    pub fn http1_handed_off(&self) {
+        self.http1_handoffs.inc();
+    }
+
+    /// HTTP/1.1 connections handed to hyper's server.
+    pub fn http1_handoffs(&self) -> u64 {
+        self.http1_handoffs.get()
     }
 
     /// Open client connections.

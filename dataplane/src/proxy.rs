@@ -24,14 +24,13 @@ use crate::policy;
 use crate::reload::TableStore;
 use crate::table::{LoadedTable, Service};
 use crate::upstream::{
-    BodyError, ExchangeError, Reclaim, RequestHead, RequestPermits, ResponseBody, UpstreamBody,
-    UpstreamError,
+    BodyError, ClientBody, ExchangeError, Reclaim, RequestHead, RequestPermits, ResponseBody,
+    UpstreamBody, UpstreamError,
 };
 use crate::websocket;
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
 use routetable::MiddlewareKind;
 use std::sync::Arc;
 use std::time::Instant;
@@ -46,7 +45,7 @@ impl Gateway {
     pub async fn handle(
         &self,
         peer: Peer,
-        mut request: Request<Incoming>,
+        mut request: Request<ClientBody>,
     ) -> Response<GatewayBody> {
         if let Some(response) =
             builtin::serve_builtin(&self.store, request.method(), request.uri().path())
@@ -80,7 +79,7 @@ impl Gateway {
         &self,
         table: &'t LoadedTable,
         peer: Peer,
-        mut request: Request<Incoming>,
+        mut request: Request<ClientBody>,
         request_id: &HeaderValue,
         route_metrics: &mut Option<&'t Arc<RouteMetrics>>,
     ) -> Result<Response<GatewayBody>, ProxyError> {
@@ -342,7 +341,7 @@ fn request_host<'a>(headers: &'a http::HeaderMap, uri: &'a Uri) -> Option<&'a st
         .or_else(|| uri.authority().map(|a| a.as_str()))
 }
 
-fn content_length(request: &Request<Incoming>) -> Option<u64> {
+fn content_length(request: &Request<ClientBody>) -> Option<u64> {
     request
         .headers()
         .get(header::CONTENT_LENGTH)?

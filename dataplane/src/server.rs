@@ -1,7 +1,9 @@
 //! Listeners and the server's lifetime: binds the plain, TLS and admin
 //! listeners, applies the connection-level limits (maximum concurrent
 //! connections, header read timeout against slow-loris, maximum header
-//! size), serves HTTP/1.1 and h2 with hyper's auto builder, starts the table
+//! size), serves HTTP/1.1 on the gateway's own fast path ([`crate::http1`])
+//! and h2 (and what the fast path leaves to it) with hyper's auto builder,
+//! starts the table
 //! watcher, the certificate watcher, SIGHUP reloads and demo backends, and
 //! shuts down gracefully: stop accepting, let in-flight requests finish up
 //! to the drain timeout, return. What a request does is [`crate::proxy`]'s.
@@ -11,6 +13,7 @@ use crate::admin::serve_admin;
 use crate::config::{check_override_names, Config, UnknownService};
 use crate::demo::{self, DemoBackend};
 use crate::forwarding::Peer;
+use crate::http1::{self, rewind::Rewind};
 use crate::mapping::TableBytes;
 use crate::metrics::{ConnectionGuard, Metrics};
 use crate::proxy::Gateway;
@@ -18,11 +21,14 @@ use crate::reload::{DirWatcher, Reloader, TableStore};
 use crate::resolver::DnsCache;
 use crate::table::{LoadError, Overrides, Registries};
 use crate::tls::{self, ReloadingCert, TlsError};
+use crate::upstream::ClientBody;
 use crate::upstream::Clients;
+use bytes::Bytes;
+use http::Request;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +38,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -321,7 +328,7 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
     drain_timeout: Duration,
 ) {
-    let graceful = GracefulShutdown::new();
+    let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => break,
@@ -349,40 +356,109 @@ async fn accept_loop(
             ip: peer_addr.ip(),
             tls: tls.is_some(),
         };
-        let builder = connection_builder(&limits);
-        let gateway = gateway.clone();
-        let service = service_fn(move |request| {
-            let gateway = gateway.clone();
-            async move { Ok::<_, Infallible>(gateway.handle(peer, request).await) }
-        });
+        let connection = Connection {
+            gateway: gateway.clone(),
+            peer,
+            limits,
+            shutdown: shutdown.clone(),
+        };
         match &tls {
             None => {
-                let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .into_owned();
-                spawn_connection(graceful.watch(connection), slot);
+                connections.spawn(async move {
+                    connection.serve(stream, true).await;
+                    drop(slot);
+                });
             }
             Some(acceptor) => {
                 // The handshake counts against the header timeout too.
                 let handshake =
-                    tokio::time::timeout(limits.header_timeout, acceptor.accept(stream));
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
+                    tokio::time::timeout(connection.limits.header_timeout, acceptor.accept(stream));
+                connections.spawn(async move {
                     let Ok(Ok(stream)) = handshake.await else {
                         return;
                     };
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    serve(watcher.watch(connection), slot).await;
+                    // A client that chose h2 goes to hyper at once.
+                    let h1 = stream.get_ref().1.alpn_protocol() != Some(b"h2");
+                    connection.serve(stream, h1).await;
+                    drop(slot);
                 });
             }
         }
     }
     drop(listener);
+    connections.close();
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = connections.wait() => {}
         () = tokio::time::sleep(drain_timeout) => tracing::warn!(?drain_timeout, "drain timeout: closing remaining connections"),
+    }
+}
+
+/// One accepted client connection and what serving it needs.
+struct Connection {
+    gateway: Arc<Gateway>,
+    peer: Peer,
+    limits: crate::table::Limits,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Connection {
+    /// Serves the connection: on the own HTTP/1.1 fast path first when
+    /// `fast_path`, then (or else) with hyper, which speaks h2 and
+    /// everything the fast path leaves to it.
+    async fn serve<S>(mut self, stream: S, fast_path: bool)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (stream, read) = if fast_path {
+            let settings = http1::conn::Settings {
+                header_timeout: self.limits.header_timeout,
+                // As much as hyper's buffer would hold before its 431.
+                max_head_bytes: self.limits.max_header_bytes.max(8192),
+            };
+            match http1::conn::serve(
+                stream,
+                &self.gateway,
+                self.peer,
+                settings,
+                &mut self.shutdown,
+            )
+            .await
+            {
+                http1::conn::Ended::Closed => return,
+                http1::conn::Ended::HandOff(stream, read) => {
+                    self.gateway.store.metrics().http1_handed_off();
+                    (stream, read)
+                }
+            }
+        } else {
+            (stream, Bytes::new())
+        };
+        let builder = connection_builder(&self.limits);
+        let (gateway, peer) = (self.gateway.clone(), self.peer);
+        let service = service_fn(move |request: Request<Incoming>| {
+            let gateway = gateway.clone();
+            async move {
+                Ok::<_, Infallible>(
+                    gateway
+                        .handle(peer, request.map(ClientBody::Streamed))
+                        .await,
+                )
+            }
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(Rewind::new(stream, read)), service);
+        tokio::pin!(connection);
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            () = async { let _ = self.shutdown.wait_for(|stop| *stop).await; } => {
+                // Finish what is in flight, then close.
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "client connection ended with an error");
+        }
     }
 }
 
@@ -400,25 +476,6 @@ fn connection_builder(limits: &crate::table::Limits) -> auto::Builder<TokioExecu
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     builder
-}
-
-fn spawn_connection<F>(connection: F, slot: Slot)
-where
-    F: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>
-        + Send
-        + 'static,
-{
-    tokio::spawn(serve(connection, slot));
-}
-
-async fn serve<F>(connection: F, slot: Slot)
-where
-    F: std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>,
-{
-    if let Err(e) = connection.await {
-        tracing::debug!(error = %e, "client connection ended with an error");
-    }
-    drop(slot);
 }
 
 /// The admin listener: HTTP/1.1, a handful of endpoints.

@@ -21,7 +21,7 @@ pub use connect::{ConnectError, Connector, UpstreamStream};
 pub use counts::PoolStats;
 pub use http1::{ExchangeError, RequestHead, ResponseBody, ResponseBodyError, Upgraded};
 pub use pool::{HostLimit, HostPool, PoolSet};
-pub use request_body::{BodyError, Reclaim, UpstreamBody};
+pub use request_body::{BodyError, ClientBody, Reclaim, UpstreamBody};
 
 use crate::resolver::DnsCache;
 use crate::tls::{upstream_tls, TlsError, UpstreamTlsSettings};

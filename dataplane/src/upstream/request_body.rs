@@ -1,7 +1,9 @@
-//! What goes upstream as a request's body: [`UpstreamBody`] streams the
-//! client's body, counted against the size limit, and hands it back through
-//! [`Reclaim`] if it was never read, so the request can move to another
-//! instance. It never buffers a body. What the client receives is
+//! What goes upstream as a request's body: [`ClientBody`] is the body a
+//! client's connection handed in (hyper's stream, or none at all from the
+//! gateway's own HTTP/1.1 fast path, which serves only bodiless requests);
+//! [`UpstreamBody`] streams it, counted against the size limit, and hands it
+//! back through [`Reclaim`] if it was never read, so the request can move to
+//! another instance. It never buffers a body. What the client receives is
 //! [`crate::body`]'s business.
 
 use bytes::Bytes;
@@ -17,6 +19,27 @@ pub enum BodyError {
     Client(#[from] hyper::Error),
     #[error("request body exceeds {limit} bytes")]
     TooLarge { limit: u64 },
+}
+
+/// The body of a client's request as its connection delivered it.
+#[derive(Debug)]
+pub enum ClientBody {
+    /// Streamed by hyper's server (HTTP/2, and HTTP/1.1 requests outside
+    /// the fast path's subset).
+    Streamed(Incoming),
+    /// A request that has no body by its framing (no `Content-Length`, no
+    /// `Transfer-Encoding`).
+    Empty,
+}
+
+impl ClientBody {
+    /// Whether nothing more will come.
+    pub fn is_end_stream(&self) -> bool {
+        match self {
+            ClientBody::Streamed(body) => body.is_end_stream(),
+            ClientBody::Empty => true,
+        }
+    }
 }
 
 /// A request body for an upstream: the client's body, streamed, with a size
@@ -44,7 +67,7 @@ impl Reclaim {
             Some(rx) => rx
                 .try_recv()
                 .ok()
-                .map(|body| UpstreamBody::streaming(body, limit)),
+                .map(|body| UpstreamBody::streaming(ClientBody::Streamed(body), limit)),
         }
     }
 }
@@ -62,10 +85,11 @@ impl UpstreamBody {
 
     /// Streams `body` upstream, failing once more than `limit` bytes passed.
     /// An ended body (`GET` without content) becomes [`UpstreamBody::empty`].
-    pub fn streaming(body: Incoming, limit: u64) -> (Self, Reclaim) {
-        if body.is_end_stream() {
-            return (Self::empty(), Reclaim(None));
-        }
+    pub fn streaming(body: ClientBody, limit: u64) -> (Self, Reclaim) {
+        let body = match body {
+            ClientBody::Streamed(body) if !body.is_end_stream() => body,
+            _ => return (Self::empty(), Reclaim(None)),
+        };
         let (tx, rx) = oneshot::channel();
         (
             Self {
