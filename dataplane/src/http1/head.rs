@@ -762,6 +762,34 @@ accept: b\r\nx-forwarded-for: 2.2.2.2\r\nACCEPT: c\r\n\r\n",
     }
 
     #[test]
+    fn typical_heads_are_the_same_heads_to_httparse() {
+        let trimmed = b"GET /t HTTP/1.1\r\nHost:h\r\nA:  \t x y \t \r\nA:\tz\r\nC: \r\n\r\n";
+        for input in [WRK, CURL, BROWSER, &trimmed[..]] {
+            let (head, len) = complete(input);
+            let mut slots = [httparse::EMPTY_HEADER; 32];
+            let mut theirs = httparse::Request::new(&mut slots);
+            assert_eq!(theirs.parse(input), Ok(httparse::Status::Complete(len)));
+            assert_eq!(theirs.method, Some(head.method.as_str()));
+            assert_eq!(
+                theirs.path,
+                Some(head.uri.path_and_query().unwrap().as_str())
+            );
+            assert_eq!(theirs.version, Some(1));
+            let theirs: Vec<_> = theirs
+                .headers
+                .iter()
+                .map(|f| (f.name.to_ascii_lowercase(), f.value))
+                .collect();
+            // Repeated names are adjacent here, so the map's order is theirs.
+            let ours: Vec<_> = fields(&head)
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), v))
+                .collect();
+            assert_eq!(ours, theirs);
+        }
+    }
+
+    #[test]
     fn empty_input_is_partial() {
         assert_partial(b"");
         assert_partial(b"G");
