@@ -202,10 +202,11 @@ fn parse_head(buf: &Bytes, max_headers: usize) -> Result<(RequestHead, usize), S
         match b.get(at) {
             None => return Err(Stop::Partial),
             Some(b'\r') => {
-                let len = crlf(b, at)?;
+                // Without a Host no head can end here: refused at the CR.
                 if !host {
                     return Err(Stop::Unsupported);
                 }
+                let len = crlf(b, at)?;
                 let head = RequestHead {
                     method,
                     uri,
@@ -254,10 +255,11 @@ fn parse_head(buf: &Bytes, max_headers: usize) -> Result<(RequestHead, usize), S
             }
             i += 1;
         }
-        at = crlf(b, i)?;
+        // An empty Host is refused at the byte that ends it.
         if is_host && value_end == value_start {
             return Err(Stop::Unsupported);
         }
+        at = crlf(b, i)?;
         let value = HeaderValue::from_maybe_shared(buf.slice(value_start..value_end))
             .map_err(|_| Stop::Unsupported)?;
         headers.append(name, value);
@@ -748,8 +750,12 @@ accept: b\r\nx-forwarded-for: 2.2.2.2\r\nACCEPT: c\r\n\r\n",
         assert_unsupported(b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n");
         assert_unsupported(b"GET / HTTP/1.1\r\nHost:\r\n\r\n");
         assert_unsupported(b"GET / HTTP/1.1\r\nHost: \t \r\n\r\n");
-        // The second Host is refused as soon as its name is read.
+        // The second Host is refused as soon as its name is read, a missing
+        // or empty one at the CR that would end it.
         assert_unsupported(b"GET / HTTP/1.1\r\nHost: a\r\nHost:");
+        assert_unsupported(b"GET / HTTP/1.1\r\nAccept: */*\r\n\r");
+        assert_unsupported(b"GET / HTTP/1.1\r\nHost: \r");
+        assert_partial(b"GET / HTTP/1.1\r\nHost: ");
     }
 
     #[test]
