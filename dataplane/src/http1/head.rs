@@ -202,10 +202,11 @@ fn parse_head(buf: &Bytes, max_headers: usize) -> Result<(RequestHead, usize), S
         match b.get(at) {
             None => return Err(Stop::Partial),
             Some(b'\r') => {
-                let len = crlf(b, at)?;
+                // Without a Host no head can end here: refused at the CR.
                 if !host {
                     return Err(Stop::Unsupported);
                 }
+                let len = crlf(b, at)?;
                 let head = RequestHead {
                     method,
                     uri,
@@ -254,10 +255,11 @@ fn parse_head(buf: &Bytes, max_headers: usize) -> Result<(RequestHead, usize), S
             }
             i += 1;
         }
-        at = crlf(b, i)?;
+        // An empty Host is refused at the byte that ends it.
         if is_host && value_end == value_start {
             return Err(Stop::Unsupported);
         }
+        at = crlf(b, i)?;
         let value = HeaderValue::from_maybe_shared(buf.slice(value_start..value_end))
             .map_err(|_| Stop::Unsupported)?;
         headers.append(name, value);
@@ -748,8 +750,12 @@ accept: b\r\nx-forwarded-for: 2.2.2.2\r\nACCEPT: c\r\n\r\n",
         assert_unsupported(b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n");
         assert_unsupported(b"GET / HTTP/1.1\r\nHost:\r\n\r\n");
         assert_unsupported(b"GET / HTTP/1.1\r\nHost: \t \r\n\r\n");
-        // The second Host is refused as soon as its name is read.
+        // The second Host is refused as soon as its name is read, a missing
+        // or empty one at the CR that would end it.
         assert_unsupported(b"GET / HTTP/1.1\r\nHost: a\r\nHost:");
+        assert_unsupported(b"GET / HTTP/1.1\r\nAccept: */*\r\n\r");
+        assert_unsupported(b"GET / HTTP/1.1\r\nHost: \r");
+        assert_partial(b"GET / HTTP/1.1\r\nHost: ");
     }
 
     #[test]
@@ -759,6 +765,34 @@ accept: b\r\nx-forwarded-for: 2.2.2.2\r\nACCEPT: c\r\n\r\n",
         assert_unsupported(b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\n");
         assert_unsupported(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03");
         assert_unsupported(b"G\x00");
+    }
+
+    #[test]
+    fn typical_heads_are_the_same_heads_to_httparse() {
+        let trimmed = b"GET /t HTTP/1.1\r\nHost:h\r\nA:  \t x y \t \r\nA:\tz\r\nC: \r\n\r\n";
+        for input in [WRK, CURL, BROWSER, &trimmed[..]] {
+            let (head, len) = complete(input);
+            let mut slots = [httparse::EMPTY_HEADER; 32];
+            let mut theirs = httparse::Request::new(&mut slots);
+            assert_eq!(theirs.parse(input), Ok(httparse::Status::Complete(len)));
+            assert_eq!(theirs.method, Some(head.method.as_str()));
+            assert_eq!(
+                theirs.path,
+                Some(head.uri.path_and_query().unwrap().as_str())
+            );
+            assert_eq!(theirs.version, Some(1));
+            let theirs: Vec<_> = theirs
+                .headers
+                .iter()
+                .map(|f| (f.name.to_ascii_lowercase(), f.value))
+                .collect();
+            // Repeated names are adjacent here, so the map's order is theirs.
+            let ours: Vec<_> = fields(&head)
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), v))
+                .collect();
+            assert_eq!(ours, theirs);
+        }
     }
 
     #[test]
