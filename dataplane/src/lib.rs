@@ -14,6 +14,7 @@ pub mod admin;
 pub mod balancer;
 pub mod body;
 pub mod chain;
+pub mod chunked;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -17,8 +17,9 @@
 //! request, and the sleep is re-armed only when it fires early.
 
 use super::head::{self, Parsed};
-use super::response::{encode_data, encode_head, Framing, LAST_CHUNK};
+use super::response::{encode_data, encode_head, Framing};
 use crate::body::GatewayBody;
+use crate::chunked::LAST_CHUNK;
 use crate::forwarding::Peer;
 use crate::proxy::Gateway;
 use crate::upstream::ClientBody;
@@ -218,6 +219,7 @@ where
     drop(body);
     let complete = complete && !matches!(framing, Framing::Length(len) if sent < len);
     if complete && framing == Framing::Chunked {
+        // Trailers are not forwarded over HTTP/1.1.
         out.extend_from_slice(LAST_CHUNK);
     }
     // What there is goes out even when the body broke off: the client

@@ -5,6 +5,7 @@
 //! It writes into the connection's own buffer and owns no I/O; the driver
 //! in [`super::conn`] sends the bytes.
 
+use crate::chunked::push_chunk;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
@@ -113,40 +114,15 @@ pub fn encode_data(out: &mut Vec<u8>, framing: Framing, data: &Bytes) {
     match framing {
         Framing::NoBody => {}
         Framing::Length(_) => out.extend_from_slice(data),
-        Framing::Chunked => {
-            if data.is_empty() {
-                return;
-            }
-            write_hex(out, data.len());
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(data);
-            out.extend_from_slice(b"\r\n");
-        }
+        Framing::Chunked => push_chunk(out, data),
     }
 }
-
-/// The last chunk of a chunked body (trailers are not forwarded).
-pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
-}
-
-fn write_hex(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 16];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b"0123456789abcdef"[n & 0xf];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 /// A `Content-Length` value: digits only, as RFC 9110 8.6 has it.
@@ -309,14 +285,5 @@ mod tests {
             false,
         );
         assert!(encoded.close, "a response that says close closes");
-    }
-
-    #[test]
-    fn hex_lengths() {
-        for (n, text) in [(0usize, "0"), (15, "f"), (16, "10"), (4096, "1000")] {
-            let mut out = Vec::new();
-            write_hex(&mut out, n);
-            assert_eq!(out, text.as_bytes());
-        }
     }
 }

@@ -8,6 +8,7 @@ use super::error::ExchangeError;
 use super::request::{encode_body_piece, encode_request_head, RequestFraming, RequestHead};
 use super::response_body::ResponseBody;
 use super::response_head::{parse_head, Head, ResponseFraming, MAX_HEAD_BYTES};
+use crate::chunked::{SizeLine, LAST_CHUNK};
 use crate::upstream::conn::Conn;
 use crate::upstream::pool::{finish, HostPool};
 use crate::upstream::request_body::UpstreamBody;
@@ -58,7 +59,7 @@ impl Conn {
                 self.write_piece(framing, data, reused).await?;
             }
             if framing == RequestFraming::Chunked {
-                self.io.write_all(b"0\r\n\r\n").await.map_err(write_error)?;
+                self.io.write_all(LAST_CHUNK).await.map_err(write_error)?;
             }
         } else {
             self.io.write_all(&head).await.map_err(write_error)?;
@@ -76,9 +77,8 @@ impl Conn {
     ) -> Result<(), ExchangeError> {
         let write_error = |source| ExchangeError::Write { source, reused };
         if framing == RequestFraming::Chunked {
-            let size = format!("{:x}\r\n", data.len());
             self.io
-                .write_all(size.as_bytes())
+                .write_all(SizeLine::new(data.len()).as_bytes())
                 .await
                 .map_err(write_error)?;
             self.io

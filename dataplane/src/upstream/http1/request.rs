@@ -2,6 +2,7 @@
 //! the framing this hop chooses (`Content-Length` kept, chunked otherwise,
 //! `Transfer-Encoding` decided here, never forwarded) and the encoding.
 
+use crate::chunked::push_chunk;
 use crate::upstream::request_body::UpstreamBody;
 use bytes::Bytes;
 use http::header::{self, HeaderMap};
@@ -14,9 +15,7 @@ pub(super) fn encode_body_piece(out: &mut Vec<u8>, framing: RequestFraming, data
         return;
     }
     if framing == RequestFraming::Chunked {
-        out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-        out.extend_from_slice(data);
-        out.extend_from_slice(b"\r\n");
+        push_chunk(out, data);
     } else {
         out.extend_from_slice(data);
     }
